@@ -1,0 +1,153 @@
+/* session_store--1.0.sql */
+
+\echo Use "CREATE EXTENSION session_store" to load this file. \quit
+
+/*
+ * Storage.
+ *
+ * Every table is reached only through the functions below, which run their
+ * SQL as the extension owner; no other role is granted anything on them.
+ *
+ * user_id is the column a sharded deployment would distribute on: it is in
+ * every primary key of sessions, messages, idempotency_keys and user_states,
+ * so a session, its messages and its user's state stay together.  app_states
+ * is small and would be a reference table.  Identifier columns use the "C"
+ * collation: comparisons are bytewise, cheap, and give list_sessions a
+ * deterministic order.
+ */
+
+CREATE SEQUENCE session_store.session_sid_seq AS bigint;
+
+CREATE TABLE session_store.sessions (
+    app_name    text COLLATE "C" NOT NULL,
+    user_id     text COLLATE "C" NOT NULL,
+    session_id  text COLLATE "C" NOT NULL,
+    sid         bigint NOT NULL,          -- internal key of the session's messages
+    state       jsonb NOT NULL,           -- session-scoped keys only
+    version     bigint NOT NULL,
+    last_seq    bigint NOT NULL,
+    create_time timestamptz NOT NULL,
+    update_time timestamptz NOT NULL,
+    PRIMARY KEY (app_name, user_id, session_id)
+);
+
+-- list_sessions: one index per listing shape, so a page is a bounded range scan
+CREATE INDEX sessions_app_recent_idx
+    ON session_store.sessions (app_name, update_time DESC, user_id, session_id);
+CREATE INDEX sessions_user_recent_idx
+    ON session_store.sessions (app_name, user_id, update_time DESC, session_id);
+
+CREATE TABLE session_store.messages (
+    user_id     text COLLATE "C" NOT NULL,
+    sid         bigint NOT NULL,
+    seq         bigint NOT NULL,
+    message     jsonb NOT NULL,
+    create_time timestamptz NOT NULL,
+    PRIMARY KEY (user_id, sid, seq)
+);
+
+CREATE TABLE session_store.idempotency_keys (
+    user_id         text COLLATE "C" NOT NULL,
+    sid             bigint NOT NULL,
+    idempotency_key text COLLATE "C" NOT NULL,
+    first_seq       bigint,
+    last_seq        bigint,
+    version         bigint NOT NULL,
+    update_time     timestamptz NOT NULL,
+    PRIMARY KEY (user_id, sid, idempotency_key)
+);
+
+CREATE TABLE session_store.user_states (
+    app_name    text COLLATE "C" NOT NULL,
+    user_id     text COLLATE "C" NOT NULL,
+    state       jsonb NOT NULL,
+    PRIMARY KEY (app_name, user_id)
+);
+
+CREATE TABLE session_store.app_states (
+    app_name    text COLLATE "C" NOT NULL,
+    state       jsonb NOT NULL,
+    PRIMARY KEY (app_name)
+);
+
+/* Result types */
+
+CREATE TYPE session_store.session AS (
+    app_name    text,
+    user_id     text,
+    session_id  text,
+    state       jsonb,
+    version     bigint,
+    last_seq    bigint,
+    create_time timestamptz,
+    update_time timestamptz
+);
+
+CREATE TYPE session_store.session_summary AS (
+    user_id         text,
+    session_id      text,
+    version         bigint,
+    last_seq        bigint,
+    create_time     timestamptz,
+    update_time     timestamptz,
+    next_page_token text
+);
+
+/*
+ * Functions.  None is STRICT: a NULL where a value is required is an error
+ * (22004), not a silent NULL result.
+ */
+
+CREATE FUNCTION session_store.create_session(
+    app_name text, user_id text,
+    state jsonb DEFAULT NULL, session_id text DEFAULT NULL)
+RETURNS session_store.session
+AS 'MODULE_PATHNAME', 'session_store_create_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.get_session(
+    app_name text, user_id text, session_id text)
+RETURNS SETOF session_store.session
+AS 'MODULE_PATHNAME', 'session_store_get_session'
+LANGUAGE C STABLE ROWS 1;
+
+CREATE FUNCTION session_store.delete_session(
+    app_name text, user_id text, session_id text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'session_store_delete_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.append_messages(
+    app_name text, user_id text, session_id text, messages jsonb,
+    state_delta jsonb DEFAULT NULL, expected_version bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS TABLE (first_seq bigint, last_seq bigint, version bigint,
+               update_time timestamptz, replayed boolean)
+AS 'MODULE_PATHNAME', 'session_store_append_messages'
+LANGUAGE C VOLATILE ROWS 1;
+
+CREATE FUNCTION session_store.get_messages(
+    app_name text, user_id text, session_id text,
+    max_count integer DEFAULT NULL, after_seq bigint DEFAULT NULL,
+    before_seq bigint DEFAULT NULL)
+RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
+AS 'MODULE_PATHNAME', 'session_store_get_messages'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION session_store.get_app_state(app_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'session_store_get_app_state'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION session_store.get_user_state(app_name text, user_id text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'session_store_get_user_state'
+LANGUAGE C STABLE;
+
+/*
+ * Privileges: nothing for PUBLIC.  An administrator grants USAGE on the
+ * schema and EXECUTE on the functions; the tables stay private to the owner.
+ */
+REVOKE ALL ON ALL TABLES IN SCHEMA session_store FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA session_store FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA session_store FROM PUBLIC;

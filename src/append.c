@@ -1,0 +1,187 @@
+/*-------------------------------------------------------------------------
+ *
+ * append.c
+ *	  append_messages: messages, a state delta, an optimistic version check
+ *	  and an idempotency key, as one atomic call.
+ *
+ * Order of work, and why:
+ *
+ *	1. Validate every argument and route the delta; nothing is locked yet.
+ *	2. Take the session lock.  Under READ COMMITTED, each statement after
+ *	   this point runs on a fresh snapshot, so it sees whatever the previous
+ *	   lock holder committed.
+ *	3. Read the session head (sid, version, last_seq).  The lock is what
+ *	   makes this read-then-write safe: nobody else can change the head
+ *	   until we commit, so last_seq + 1 .. last_seq + n are ours.
+ *	4. A known idempotency key returns the stored result, writing nothing.
+ *	5. expected_version is compared with the head's version (40001).
+ *	6. The head is updated BEFORE any message is inserted.  Under
+ *	   REPEATABLE READ or SERIALIZABLE our snapshot may predate the last
+ *	   holder's commit; the UPDATE then fails with 40001 ("could not
+ *	   serialize access due to concurrent update") before a stale last_seq
+ *	   could ever produce a duplicate sequence number (23505).
+ *	7. Messages, then the user's and the app's state (lock order), then the
+ *	   idempotency key are written.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_store.h"
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+/* Columns of append_messages' result. */
+enum
+{
+	AR_FIRST_SEQ,
+	AR_LAST_SEQ,
+	AR_VERSION,
+	AR_UPDATE_TIME,
+	AR_REPLAYED,
+	AR_NATTS
+};
+
+/* SQL-callable functions */
+
+PG_FUNCTION_INFO_V1(session_store_append_messages);
+
+/*
+ * append_messages(app_name, user_id, session_id, messages, state_delta,
+ *				   expected_version, idempotency_key)
+ *	→ TABLE(first_seq, last_seq, version, update_time, replayed)
+ */
+Datum
+session_store_append_messages(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SsCall		call;
+	SessionKey	key;
+	Jsonb	   *messages;
+	int			nmessages;
+	StateDelta	delta;
+	bool		has_expected = !PG_ARGISNULL(5);
+	int64		expected_version = has_expected ? PG_GETARG_INT64(5) : 0;
+	text	   *idem_key;
+	Datum		args[9];
+	char		argnulls[9];
+	bool		isnull;
+	int64		sid;
+	int64		version;
+	int64		last_seq;
+	TimestampTz update_time;
+	Datum		result[AR_NATTS];
+	bool		result_nulls[AR_NATTS] = {false};
+
+	InitMaterializedSRF(fcinfo, 0);
+	ss_call_begin(&call);
+	ss_arg_session_key(fcinfo, &key);
+	messages = ss_arg_messages(fcinfo, 3, &nmessages);
+	ss_route_delta(ss_arg_object_or_null(fcinfo, 4, "state_delta"), &delta);
+	idem_key = ss_arg_id_or_null(fcinfo, 6, "idempotency_key");
+
+	ss_spi_begin(&call);
+	ss_lock_session(&key);
+
+	ss_session_key_values(&key, args);
+	if (ss_exec(Q_SESSION_HEAD, args, NULL, false) == 0)
+		ss_report_session_missing(&key);
+	sid = ss_result_int64(0, 1, &isnull);
+	version = ss_result_int64(0, 2, &isnull);
+	last_seq = ss_result_int64(0, 3, &isnull);
+	update_time = DatumGetTimestampTz(ss_result_datum(&call, 0, 4, &isnull));
+
+	if (idem_key != NULL)
+	{
+		args[0] = PointerGetDatum(key.user_id);
+		args[1] = Int64GetDatum(sid);
+		args[2] = PointerGetDatum(idem_key);
+		if (ss_exec(Q_IDEM_LOOKUP, args, NULL, false) > 0)
+		{
+			for (int i = 0; i < 4; i++)
+				result[i] = ss_result_datum(&call, 0, i + 1, &result_nulls[i]);
+			result[AR_REPLAYED] = BoolGetDatum(true);
+			goto done;
+		}
+	}
+
+	if (has_expected && expected_version != version)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("session \"%s\" is at version " INT64_FORMAT ", not " INT64_FORMAT,
+						text_to_cstring(key.session_id), version,
+						expected_version),
+				 errdetail("App \"%s\", user \"%s\".",
+						   text_to_cstring(key.app_name),
+						   text_to_cstring(key.user_id)),
+				 errhint("Read the session again and retry with its current version.")));
+
+	/* never earlier than the previous write: update_time does not go back */
+	update_time = Max(GetCurrentTimestamp(), update_time);
+	version += 1;
+
+	ss_session_key_values(&key, args);
+	memset(argnulls, ' ', sizeof(argnulls));
+	args[3] = Int64GetDatum(version);
+	args[4] = Int64GetDatum(last_seq + nmessages);
+	args[5] = TimestampTzGetDatum(update_time);
+	args[6] = BoolGetDatum(delta.touches[SCOPE_SESSION]);
+	if (delta.touches[SCOPE_SESSION])
+	{
+		args[7] = JsonbPGetDatum(delta.set[SCOPE_SESSION]);
+		args[8] = delta.remove[SCOPE_SESSION];
+	}
+	else
+		argnulls[7] = argnulls[8] = 'n';
+	if (ss_exec(Q_SESSION_UPDATE, args, argnulls, false) != 1)
+		elog(ERROR, "session head vanished under the session lock");
+
+	if (nmessages > 0)
+	{
+		args[0] = PointerGetDatum(key.user_id);
+		args[1] = Int64GetDatum(sid);
+		args[4] = TimestampTzGetDatum(update_time);
+		if (nmessages == 1)
+		{
+			JsonbValue *elem = getIthJsonbValueFromContainer(&messages->root, 0);
+
+			args[2] = Int64GetDatum(last_seq + 1);
+			args[3] = JsonbPGetDatum(JsonbValueToJsonb(elem));
+			ss_exec(Q_MESSAGE_INSERT_ONE, args, NULL, false);
+		}
+		else
+		{
+			args[2] = Int64GetDatum(last_seq);
+			args[3] = JsonbPGetDatum(messages);
+			ss_exec(Q_MESSAGE_INSERT_MANY, args, NULL, false);
+		}
+		result[AR_FIRST_SEQ] = Int64GetDatum(last_seq + 1);
+		result[AR_LAST_SEQ] = Int64GetDatum(last_seq + nmessages);
+	}
+	else
+		result_nulls[AR_FIRST_SEQ] = result_nulls[AR_LAST_SEQ] = true;
+	result[AR_VERSION] = Int64GetDatum(version);
+	result[AR_UPDATE_TIME] = TimestampTzGetDatum(update_time);
+	result[AR_REPLAYED] = BoolGetDatum(false);
+
+	ss_apply_shared_deltas(&key, &delta);
+
+	if (idem_key != NULL)
+	{
+		args[0] = PointerGetDatum(key.user_id);
+		args[1] = Int64GetDatum(sid);
+		args[2] = PointerGetDatum(idem_key);
+		memset(argnulls, ' ', sizeof(argnulls));
+		for (int i = 0; i < 4; i++)
+		{
+			args[3 + i] = result[i];
+			argnulls[3 + i] = result_nulls[i] ? 'n' : ' ';
+		}
+		ss_exec(Q_IDEM_INSERT, args, argnulls, false);
+	}
+
+done:
+	ss_spi_end(&call);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
+	ss_call_end(&call);
+	return (Datum) 0;
+}

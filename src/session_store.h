@@ -1,0 +1,143 @@
+/*-------------------------------------------------------------------------
+ *
+ * session_store.h
+ *	  Declarations shared by the session_store C sources.
+ *
+ * Layout of the module:
+ *	  validate.c  argument checks (NULLs, id lengths, JSON shapes, limits)
+ *	  state.c     state-delta routing (app:/user:/temp:) and the merged view
+ *	  lock.c      the per-session advisory lock, in the extension's own space
+ *	  store.c     SPI plumbing: prepared plans, owner switch, per-call memory
+ *	  session.c   create/get/delete session, app and user state
+ *	  append.c    append_messages
+ *	  messages.c  get_messages
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SESSION_STORE_H
+#define SESSION_STORE_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* Every identifier (app_name, user_id, session_id) is 1..128 bytes. */
+#define SS_MAX_ID_BYTES 128
+
+/* The three names of a session, validated. */
+typedef struct SessionKey
+{
+	text	   *app_name;
+	text	   *user_id;
+	text	   *session_id;
+} SessionKey;
+
+/* validate.c */
+extern text *ss_arg_id(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern text *ss_arg_id_or_null(FunctionCallInfo fcinfo, int argno,
+							   const char *argname);
+extern void ss_arg_session_key(FunctionCallInfo fcinfo, SessionKey *key);
+extern Jsonb *ss_arg_object_or_null(FunctionCallInfo fcinfo, int argno,
+									const char *argname);
+extern Jsonb *ss_arg_messages(FunctionCallInfo fcinfo, int argno,
+							  int *nmessages);
+extern void ss_require_arg(FunctionCallInfo fcinfo, int argno,
+						   const char *argname);
+
+/* state.c */
+typedef enum StateScope
+{
+	SCOPE_SESSION = 0,
+	SCOPE_USER,
+	SCOPE_APP,
+	NUM_SCOPES
+} StateScope;
+
+/*
+ * A state delta split by scope.  For each scope that the delta touches,
+ * "set" holds the keys to store (prefix stripped, never a JSON null) and
+ * "remove" the keys whose value was null, as a text[].  Applying it is
+ * (state - remove) || set, evaluated on the latest row version.
+ */
+typedef struct StateDelta
+{
+	bool		touches[NUM_SCOPES];
+	Jsonb	   *set[NUM_SCOPES];
+	Datum		remove[NUM_SCOPES];
+} StateDelta;
+
+extern void ss_route_delta(Jsonb *delta, StateDelta *out);
+extern Jsonb *ss_empty_object(void);
+extern Jsonb *ss_merged_state(Jsonb *session_state, Jsonb *user_state,
+							  Jsonb *app_state);
+extern void ss_apply_shared_deltas(const SessionKey *key,
+								   const StateDelta *delta);
+
+/* lock.c */
+extern void ss_lock_session(const SessionKey *key);
+extern bool ss_try_lock_session(const SessionKey *key);
+
+/* store.c */
+typedef enum SsQuery
+{
+	Q_SESSION_HEAD,
+	Q_SESSION_EXISTS,
+	Q_SESSION_INSERT,
+	Q_SESSION_READ,
+	Q_SESSION_DELETE,
+	Q_SESSION_UPDATE,
+	Q_MESSAGE_INSERT_ONE,
+	Q_MESSAGE_INSERT_MANY,
+	Q_MESSAGE_DELETE_ALL,
+	Q_MESSAGES_RANGE,
+	Q_MESSAGES_LATEST,
+	Q_IDEM_LOOKUP,
+	Q_IDEM_INSERT,
+	Q_IDEM_DELETE_ALL,
+	Q_USER_STATE_UPSERT,
+	Q_APP_STATE_UPSERT,
+	Q_USER_STATE_GET,
+	Q_APP_STATE_GET,
+	NUM_QUERIES
+} SsQuery;
+
+/*
+ * One SQL-callable invocation: its short-lived memory context and, while
+ * SPI is connected, the caller's identity to restore.
+ */
+typedef struct SsCall
+{
+	MemoryContext callcxt;		/* per-call memory, deleted by ss_call_end */
+	MemoryContext oldcxt;		/* the caller's context, for results */
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		connected;
+} SsCall;
+
+extern void ss_call_begin(SsCall *call);
+extern void ss_call_end(SsCall *call);
+extern void ss_spi_begin(SsCall *call);
+extern void ss_spi_end(SsCall *call);
+extern int	ss_exec(SsQuery q, Datum *values, const char *nulls, bool read_only);
+extern int	ss_exec_latest(SsQuery q, Datum *values, const char *nulls);
+extern Portal ss_open_cursor(SsQuery q, Datum *values, const char *nulls);
+extern void ss_session_key_values(const SessionKey *key, Datum *values);
+
+/* Column access on the last SPI result, copied into the per-call context. */
+extern Datum ss_result_datum(SsCall *call, int row, int col, bool *isnull);
+extern int64 ss_result_int64(int row, int col, bool *isnull);
+
+/* session.c: helpers shared with the other files */
+#define SS_SESSION_NATTS 8		/* columns of session_store.session */
+extern bool ss_read_session(SsCall *call, const SessionKey *key,
+							bool read_only, Datum *values, bool *nulls);
+extern Datum ss_session_result(FunctionCallInfo fcinfo, SsCall *call,
+							   Datum *values, bool *nulls);
+
+/* errors shared by several functions */
+extern void ss_report_session_missing(const SessionKey *key) pg_attribute_noreturn();
+
+#endif							/* SESSION_STORE_H */

@@ -1,0 +1,373 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  SPI plumbing: the SQL the extension runs, prepared once per backend,
+ *	  and the frame every SQL-callable function runs in.
+ *
+ * Every statement is fully schema-qualified, operators included, and its
+ * parameter types are fixed at prepare time, so no object planted in a
+ * schema on the caller's search_path can be picked up.  Plans are prepared
+ * on first use and kept (SPI_keepplan) for the life of the backend; the
+ * plan cache re-analyzes them if the tables change.
+ *
+ * While SPI is connected the backend runs as the owner of the
+ * session_store schema (pg_cron's approach): the caller needs EXECUTE on
+ * the function, never a privilege on the tables.  Errors restore the
+ * caller's identity through transaction (or subtransaction) abort.
+ *
+ * Locking: none here.  The callers take the session lock (lock.c) before
+ * their first statement that reads the session; under READ COMMITTED every
+ * non-read-only statement takes a fresh snapshot, so what a lock holder
+ * committed is visible to the statements that follow the lock wait.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_store.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#define SS_SCHEMA "session_store"
+
+/* Shorthand for the WHERE clause naming one session by $1..$3. */
+#define SESSION_KEY_QUAL \
+	" app_name OPERATOR(pg_catalog.=) $1" \
+	" AND user_id OPERATOR(pg_catalog.=) $2" \
+	" AND session_id OPERATOR(pg_catalog.=) $3"
+
+/* ... and one session's messages (or keys) by $1 user_id, $2 sid. */
+#define MESSAGES_KEY_QUAL \
+	" user_id OPERATOR(pg_catalog.=) $1" \
+	" AND sid OPERATOR(pg_catalog.=) $2"
+
+#define MAX_QUERY_ARGS 9
+
+typedef struct QueryDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[MAX_QUERY_ARGS];
+} QueryDef;
+
+#define KEY3 TEXTOID, TEXTOID, TEXTOID
+
+static const QueryDef query_defs[NUM_QUERIES] = {
+	[Q_SESSION_HEAD] = {
+		"SELECT sid, version, last_seq, update_time"
+		" FROM session_store.sessions WHERE" SESSION_KEY_QUAL,
+		3, {KEY3}
+	},
+	[Q_SESSION_EXISTS] = {
+		"SELECT 1 FROM session_store.sessions WHERE" SESSION_KEY_QUAL,
+		3, {KEY3}
+	},
+	[Q_SESSION_INSERT] = {
+		"INSERT INTO session_store.sessions"
+		" (app_name, user_id, session_id, sid, state, version, last_seq,"
+		"  create_time, update_time)"
+		" VALUES ($1, $2, $3,"
+		" pg_catalog.nextval('session_store.session_sid_seq'::pg_catalog.regclass),"
+		" $4, 0, 0, $5, $5)",
+		5, {KEY3, JSONBOID, TIMESTAMPTZOID}
+	},
+	[Q_SESSION_READ] = {
+		"SELECT s.state, s.version, s.last_seq, s.create_time, s.update_time,"
+		"       u.state, a.state"
+		" FROM session_store.sessions s"
+		" LEFT JOIN session_store.user_states u"
+		"   ON u.app_name OPERATOR(pg_catalog.=) s.app_name"
+		"  AND u.user_id OPERATOR(pg_catalog.=) s.user_id"
+		" LEFT JOIN session_store.app_states a"
+		"   ON a.app_name OPERATOR(pg_catalog.=) s.app_name"
+		" WHERE s.app_name OPERATOR(pg_catalog.=) $1"
+		"   AND s.user_id OPERATOR(pg_catalog.=) $2"
+		"   AND s.session_id OPERATOR(pg_catalog.=) $3",
+		3, {KEY3}
+	},
+	[Q_SESSION_DELETE] = {
+		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
+		" RETURNING sid",
+		3, {KEY3}
+	},
+	[Q_SESSION_UPDATE] = {
+		"UPDATE session_store.sessions"
+		" SET version = $4, last_seq = $5, update_time = $6,"
+		"     state = CASE WHEN $7"
+		"             THEN (state OPERATOR(pg_catalog.-) $9)"
+		"                  OPERATOR(pg_catalog.||) $8"
+		"             ELSE state END"
+		" WHERE" SESSION_KEY_QUAL,
+		9, {KEY3, INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, JSONBOID,
+			TEXTARRAYOID}
+	},
+	[Q_MESSAGE_INSERT_ONE] = {
+		"INSERT INTO session_store.messages"
+		" (user_id, sid, seq, message, create_time)"
+		" VALUES ($1, $2, $3, $4, $5)",
+		5, {TEXTOID, INT8OID, INT8OID, JSONBOID, TIMESTAMPTZOID}
+	},
+	[Q_MESSAGE_INSERT_MANY] = {
+		"INSERT INTO session_store.messages"
+		" (user_id, sid, seq, message, create_time)"
+		" SELECT $1, $2, $3 OPERATOR(pg_catalog.+) e.ord, e.message, $5"
+		" FROM pg_catalog.jsonb_array_elements($4) WITH ORDINALITY"
+		"      AS e(message, ord)",
+		5, {TEXTOID, INT8OID, INT8OID, JSONBOID, TIMESTAMPTZOID}
+	},
+	[Q_MESSAGE_DELETE_ALL] = {
+		"DELETE FROM session_store.messages WHERE" MESSAGES_KEY_QUAL,
+		2, {TEXTOID, INT8OID}
+	},
+	[Q_MESSAGES_RANGE] = {
+		"SELECT seq, message, create_time FROM session_store.messages"
+		" WHERE" MESSAGES_KEY_QUAL
+		" AND seq OPERATOR(pg_catalog.>) $3 AND seq OPERATOR(pg_catalog.<) $4"
+		" ORDER BY seq",
+		4, {TEXTOID, INT8OID, INT8OID, INT8OID}
+	},
+	[Q_MESSAGES_LATEST] = {
+		"SELECT seq, message, create_time FROM ("
+		" SELECT seq, message, create_time FROM session_store.messages"
+		" WHERE" MESSAGES_KEY_QUAL
+		" AND seq OPERATOR(pg_catalog.>) $3 AND seq OPERATOR(pg_catalog.<) $4"
+		" ORDER BY seq DESC LIMIT $5) m"
+		" ORDER BY seq",
+		5, {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID}
+	},
+	[Q_IDEM_LOOKUP] = {
+		"SELECT first_seq, last_seq, version, update_time"
+		" FROM session_store.idempotency_keys"
+		" WHERE" MESSAGES_KEY_QUAL
+		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
+		3, {TEXTOID, INT8OID, TEXTOID}
+	},
+	[Q_IDEM_INSERT] = {
+		"INSERT INTO session_store.idempotency_keys"
+		" (user_id, sid, idempotency_key, first_seq, last_seq, version,"
+		"  update_time)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		7, {TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
+			TIMESTAMPTZOID}
+	},
+	[Q_IDEM_DELETE_ALL] = {
+		"DELETE FROM session_store.idempotency_keys WHERE" MESSAGES_KEY_QUAL,
+		2, {TEXTOID, INT8OID}
+	},
+	[Q_USER_STATE_UPSERT] = {
+		"INSERT INTO session_store.user_states AS t (app_name, user_id, state)"
+		" VALUES ($1, $2, $3)"
+		" ON CONFLICT (app_name, user_id) DO UPDATE"
+		" SET state = (t.state OPERATOR(pg_catalog.-) $4)"
+		"             OPERATOR(pg_catalog.||) $3",
+		4, {TEXTOID, TEXTOID, JSONBOID, TEXTARRAYOID}
+	},
+	[Q_APP_STATE_UPSERT] = {
+		"INSERT INTO session_store.app_states AS t (app_name, state)"
+		" VALUES ($1, $2)"
+		" ON CONFLICT (app_name) DO UPDATE"
+		" SET state = (t.state OPERATOR(pg_catalog.-) $3)"
+		"             OPERATOR(pg_catalog.||) $2",
+		3, {TEXTOID, JSONBOID, TEXTARRAYOID}
+	},
+	[Q_USER_STATE_GET] = {
+		"SELECT state FROM session_store.user_states"
+		" WHERE app_name OPERATOR(pg_catalog.=) $1"
+		"   AND user_id OPERATOR(pg_catalog.=) $2",
+		2, {TEXTOID, TEXTOID}
+	},
+	[Q_APP_STATE_GET] = {
+		"SELECT state FROM session_store.app_states"
+		" WHERE app_name OPERATOR(pg_catalog.=) $1",
+		1, {TEXTOID}
+	},
+};
+
+/* Plans kept for the life of the backend, prepared on first use. */
+static SPIPlanPtr plans[NUM_QUERIES];
+
+/* Prepare (once) and return the plan of query q; SPI must be connected. */
+static SPIPlanPtr
+ss_plan(SsQuery q)
+{
+	if (plans[q] == NULL)
+	{
+		const QueryDef *def = &query_defs[q];
+		SPIPlanPtr	plan;
+
+		/*
+		 * Generic plans from the start: every query is a key lookup or a
+		 * bounded index range, so per-call replanning would buy nothing.
+		 */
+		plan = SPI_prepare_cursor(def->sql, def->nargs,
+								  (Oid *) def->argtypes,
+								  CURSOR_OPT_GENERIC_PLAN);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 def->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		plans[q] = plan;
+	}
+	return plans[q];
+}
+
+/* Owner of the session_store schema: the role the SQL runs as. */
+static Oid
+ss_owner(void)
+{
+	Oid			nspid = get_namespace_oid(SS_SCHEMA, false);
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nspid);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Open the per-call memory context and switch into it. */
+void
+ss_call_begin(SsCall *call)
+{
+	call->oldcxt = CurrentMemoryContext;
+	call->callcxt = AllocSetContextCreate(CurrentMemoryContext,
+										  "session_store call",
+										  ALLOCSET_SMALL_SIZES);
+	call->connected = false;
+	MemoryContextSwitchTo(call->callcxt);
+}
+
+/* Leave the per-call context and free everything allocated in it. */
+void
+ss_call_end(SsCall *call)
+{
+	Assert(!call->connected);
+	MemoryContextSwitchTo(call->oldcxt);
+	MemoryContextDelete(call->callcxt);
+}
+
+/* Connect SPI, running as the extension owner until ss_spi_end. */
+void
+ss_spi_begin(SsCall *call)
+{
+	Oid			owner = ss_owner();
+
+	GetUserIdAndSecContext(&call->save_userid, &call->save_sec_context);
+	SetUserIdAndSecContext(owner,
+						   call->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	call->connected = true;
+}
+
+/* Disconnect SPI and become the caller again; back in the call context. */
+void
+ss_spi_end(SsCall *call)
+{
+	Assert(call->connected);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	SetUserIdAndSecContext(call->save_userid, call->save_sec_context);
+	call->connected = false;
+	MemoryContextSwitchTo(call->callcxt);
+}
+
+/* Run query q; returns the number of rows processed. */
+int
+ss_exec(SsQuery q, Datum *values, const char *nulls, bool read_only)
+{
+	int			rc;
+
+	rc = SPI_execute_plan(ss_plan(q), values, nulls, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return (int) SPI_processed;
+}
+
+/* Open a read-only cursor on query q, for results too big to hold at once. */
+Portal
+ss_open_cursor(SsQuery q, Datum *values, const char *nulls)
+{
+	return SPI_cursor_open(NULL, ss_plan(q), values, nulls, true);
+}
+
+/*
+ * Run query q on a snapshot taken now, whatever the isolation level: for
+ * checks whose answer must include everything committed so far, such as
+ * whether a session id is already taken.
+ */
+int
+ss_exec_latest(SsQuery q, Datum *values, const char *nulls)
+{
+	int			rc;
+
+	rc = SPI_execute_snapshot(ss_plan(q), values, nulls,
+							  GetLatestSnapshot(), InvalidSnapshot,
+							  false, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_snapshot failed: %s",
+			 SPI_result_code_string(rc));
+	return (int) SPI_processed;
+}
+
+/* Fill values[0..2] with the three names of a session. */
+void
+ss_session_key_values(const SessionKey *key, Datum *values)
+{
+	values[0] = PointerGetDatum(key->app_name);
+	values[1] = PointerGetDatum(key->user_id);
+	values[2] = PointerGetDatum(key->session_id);
+}
+
+/* Column col (1-based) of row of the last result, copied to call memory. */
+Datum
+ss_result_datum(SsCall *call, int row, int col, bool *isnull)
+{
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	Form_pg_attribute att = TupleDescAttr(desc, col - 1);
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], desc, col, isnull);
+	MemoryContext old;
+
+	if (*isnull || att->attbyval)
+		return d;
+	/* detoast varlenas too: the result must not depend on SPI's memory */
+	old = MemoryContextSwitchTo(call->callcxt);
+	if (att->attlen == -1)
+		d = PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(d)));
+	else
+		d = datumCopy(d, false, att->attlen);
+	MemoryContextSwitchTo(old);
+	return d;
+}
+
+/* An int8 column of the last result. */
+int64
+ss_result_int64(int row, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row],
+								  SPI_tuptable->tupdesc, col, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* The 42704 every function but get/delete/create raises for a missing session. */
+void
+ss_report_session_missing(const SessionKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("session \"%s\" does not exist",
+					text_to_cstring(key->session_id)),
+			 errdetail("App \"%s\", user \"%s\".",
+					   text_to_cstring(key->app_name),
+					   text_to_cstring(key->user_id))));
+}

@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Argument checks shared by the SQL-callable functions.
+ *
+ * Every argument is checked before anything is locked or written, with the
+ * SQLSTATE the contract names: 22004 for a NULL where a value is required,
+ * 22023 for a value of the wrong shape or size.  Only the top level of a
+ * JSON value is inspected here, iteratively, so no nesting depth can exhaust
+ * the stack.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_store.h"
+
+/* Raise 22004 if argument argno is NULL. */
+void
+ss_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+}
+
+/* Check an identifier's length: 1..SS_MAX_ID_BYTES bytes. */
+static inline void
+CheckIdLength(text *t, const char *argname)
+{
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must not be empty", argname)));
+	if (len > SS_MAX_ID_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" is too long", argname),
+				 errdetail("It is %d bytes long; the limit is %d bytes.",
+						   len, SS_MAX_ID_BYTES)));
+}
+
+/* A required identifier argument. */
+text *
+ss_arg_id(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	text	   *t;
+
+	ss_require_arg(fcinfo, argno, argname);
+	t = PG_GETARG_TEXT_PP(argno);
+	CheckIdLength(t, argname);
+	return t;
+}
+
+/* An optional identifier argument; NULL when the argument is NULL. */
+text *
+ss_arg_id_or_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	text	   *t;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	t = PG_GETARG_TEXT_PP(argno);
+	CheckIdLength(t, argname);
+	return t;
+}
+
+/* The (app_name, user_id, session_id) that every session function takes first. */
+void
+ss_arg_session_key(FunctionCallInfo fcinfo, SessionKey *key)
+{
+	key->app_name = ss_arg_id(fcinfo, 0, "app_name");
+	key->user_id = ss_arg_id(fcinfo, 1, "user_id");
+	key->session_id = ss_arg_id(fcinfo, 2, "session_id");
+}
+
+/* An optional JSON object argument (a state or a state delta). */
+Jsonb *
+ss_arg_object_or_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	Jsonb	   *jb;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	jb = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must be a JSON object", argname)));
+	return jb;
+}
+
+/*
+ * The messages argument: a JSON array (possibly empty) whose elements are
+ * all JSON objects.  Sets *nmessages to the array length.
+ */
+Jsonb *
+ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
+{
+	Jsonb	   *jb;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	ss_require_arg(fcinfo, argno, "messages");
+	jb = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"messages\" must be a JSON array of objects")));
+
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		n++;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("argument \"messages\" must be a JSON array of objects"),
+					 errdetail("The element at index %d is not a JSON object.", n - 1)));
+	}
+	*nmessages = n;
+	return jb;
+}
