@@ -1,4 +1,11 @@
 # session_store: PGXS build, tests and demo.
+#
+#   make demo     install what is missing, build, install, run the demo on a
+#                 throwaway cluster
+#   make test     install what is missing, build, install, run every suite
+#
+# Both need root (or sudo) for the package and extension installs.
+
 EXTENSION = session_store
 MODULE_big = session_store
 OBJS = src/session_store.o src/validate.o src/state.o src/lock.o \
@@ -6,11 +13,43 @@ OBJS = src/session_store.o src/validate.o src/state.o src/lock.o \
 DATA = session_store--1.0.sql
 PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
-REGRESS = setup
+# pg_regress: sql/*.sql against expected/*.out
+REGRESS = setup create_session append_messages get_messages state errors
 REGRESS_OPTS = --inputdir=.
 
-PG_CONFIG ?= pg_config
+# isolationtester: test/specs/*.spec against test/expected/*.out
+ISOLATION = create_fresh_app create_same_id append_interleaved \
+            append_repeatable_read app_state_merge app_state_no_wait \
+            idempotency_replay
+ISOLATION_OPTS = --inputdir=test
+
+PG_MAJOR ?= 15
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config) pg_config)
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
-             -Wno-missing-field-initializers
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+             -Wno-missing-field-initializers $(SS_EXTRA_CFLAGS)
+
+# On a machine without the server headers yet, only the targets below that
+# install them can run; PGXS is included once pg_config exists.
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
 include $(PGXS)
+else
+all install installcheck:
+	@echo "PostgreSQL server headers not found: run 'make deps' (as root) first" >&2
+	@exit 1
+endif
+
+.PHONY: deps test demo
+
+deps:
+	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) bash test/run.sh
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) bash demo/run.sh

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Install what building, testing and the demo need, if it is missing.
+# Debian/Ubuntu only.  As root it installs; otherwise it says what to run.
+set -euo pipefail
+
+PG_MAJOR="${PG_MAJOR:-15}"
+packages=(
+	make gcc
+	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+	"postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
+	libipc-run-perl python3 python3-psycopg
+)
+[ "${SS_WITH_VALGRIND:-0}" = 1 ] && packages+=(valgrind)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing packages: ${missing[*]}" >&2
+	echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

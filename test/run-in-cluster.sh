@@ -1,0 +1,42 @@
+#!/bin/bash
+# Run test suites inside a pg_virtualenv cluster (PGHOST, PGPORT, PGUSER ...
+# are set by pg_virtualenv).  Called by test/run.sh; writes "suite ok|failed"
+# lines to the report file given as first argument.
+set -uo pipefail
+report=$1; shift
+cd "$(dirname "$0")/.."
+
+regress() {
+	make -s installcheck ISOLATION= || { cat regression.diffs 2>/dev/null | head -200; return 1; }
+}
+
+isolation() {
+	export PGISOLATIONTIMEOUT=${PGISOLATIONTIMEOUT:-60}
+	make -s installcheck REGRESS= || { cat output_iso/regression.diffs 2>/dev/null | head -200; return 1; }
+}
+
+pgtap() {
+	local db=session_store_pgtap
+	dropdb --if-exists "$db" && createdb "$db" &&
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION pgtap' &&
+	pg_prove --failures -d "$db" test/pgtap/*.sql
+}
+
+stress() {
+	local rc=0 t
+	for t in test/stress/*.py; do
+		echo "--- $t"
+		"$PYTHON" "$t" || rc=1
+	done
+	return $rc
+}
+
+for suite in "$@"; do
+	echo
+	echo "=== $suite ==="
+	if "$suite"; then
+		echo "=== $suite: ok"; echo "$suite ok" >> "$report"
+	else
+		echo "=== $suite: FAILED"; echo "$suite failed" >> "$report"
+	fi
+done

@@ -1,0 +1,71 @@
+#!/bin/bash
+# Run the test suites against the installed extension.
+#
+#   test/run.sh [suite ...]     suites: regress isolation pgtap stress tap
+#                               (default: all of them, in that order)
+#
+# regress, isolation, pgtap and stress share one throwaway cluster made by
+# pg_virtualenv; the TAP tests (crash recovery, dump/restore) make their own
+# clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
+# initdb refuses to run as root.  Exits non-zero if any suite fails.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+top=$(pwd)
+PG_MAJOR="${PG_MAJOR:-15}"
+PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+PGXS_DIR="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs"
+PYTHON=/usr/bin/python3			# Debian's python, where python3-psycopg lives
+export PG_MAJOR PYTHON
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap stress tap)
+
+# Options for the shared throwaway cluster: UTF-8 whatever the caller's
+# locale, room for the stress tests' connections.
+VENV_OPTS=(-t -v "$PG_MAJOR" -i "--encoding=UTF8 --locale=C.UTF-8"
+	-o max_connections=200 -o max_locks_per_transaction=256)
+
+failed=()
+run_suite() {
+	local name=$1; shift
+	echo
+	echo "=== $name ==="
+	if "$@"; then
+		echo "=== $name: ok"
+	else
+		echo "=== $name: FAILED"
+		failed+=("$name")
+	fi
+}
+
+in_cluster=()
+for s in "${suites[@]}"; do
+	case "$s" in
+		regress|isolation|pgtap|stress) in_cluster+=("$s") ;;
+		tap) ;;
+		*) echo "unknown suite: $s" >&2; exit 2 ;;
+	esac
+done
+
+if [ ${#in_cluster[@]} -gt 0 ]; then
+	# One cluster for all of them; the inner script reports each suite.
+	report=$(mktemp)
+	pg_virtualenv "${VENV_OPTS[@]}" bash test/run-in-cluster.sh "$report" "${in_cluster[@]}"
+	while read -r name result; do
+		[ "$result" = ok ] || failed+=("$name")
+	done < "$report"
+	[ -s "$report" ] || failed+=("cluster")
+	rm -f "$report"
+fi
+
+for s in "${suites[@]}"; do
+	[ "$s" = tap ] && run_suite tap bash test/run-tap.sh
+done
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "all suites passed: ${suites[*]}"
