@@ -1,0 +1,82 @@
+-- The API's shape: every function of the contract with its exact signature,
+-- defaults, result, volatility and strictness; the result types; and no
+-- EXECUTE for PUBLIC.
+\set ON_ERROR_STOP 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+
+BEGIN;
+CREATE EXTENSION session_store;
+
+-- name, identity arguments, full argument list with defaults, result, volatility
+CREATE TEMP TABLE api (fn text, args text, full_args text, result text, vol text);
+INSERT INTO api VALUES
+ ('create_session', 'app_name text, user_id text, state jsonb, session_id text',
+  'app_name text, user_id text, state jsonb DEFAULT NULL::jsonb, session_id text DEFAULT NULL::text',
+  'session_store.session', 'v'),
+ ('get_session', 'app_name text, user_id text, session_id text',
+  'app_name text, user_id text, session_id text',
+  'SETOF session_store.session', 's'),
+ ('delete_session', 'app_name text, user_id text, session_id text',
+  'app_name text, user_id text, session_id text',
+  'boolean', 'v'),
+ ('append_messages', 'app_name text, user_id text, session_id text, messages jsonb, state_delta jsonb, expected_version bigint, idempotency_key text',
+  'app_name text, user_id text, session_id text, messages jsonb, state_delta jsonb DEFAULT NULL::jsonb, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text',
+  'TABLE(first_seq bigint, last_seq bigint, version bigint, update_time timestamp with time zone, replayed boolean)', 'v'),
+ ('get_messages', 'app_name text, user_id text, session_id text, max_count integer, after_seq bigint, before_seq bigint',
+  'app_name text, user_id text, session_id text, max_count integer DEFAULT NULL::integer, after_seq bigint DEFAULT NULL::bigint, before_seq bigint DEFAULT NULL::bigint',
+  'TABLE(seq bigint, message jsonb, create_time timestamp with time zone)', 's'),
+ ('get_app_state', 'app_name text', 'app_name text', 'jsonb', 's'),
+ ('get_user_state', 'app_name text, user_id text', 'app_name text, user_id text', 'jsonb', 's');
+
+CREATE TEMP VIEW api_proc AS
+SELECT a.*, p.oid AS poid, p.proacl, p.proowner, p.proisstrict, p.provolatile,
+       p.prosecdef, p.prolang
+FROM api a
+LEFT JOIN pg_proc p
+  ON p.pronamespace = 'session_store'::regnamespace AND p.proname = a.fn
+ AND pg_get_function_identity_arguments(p.oid) = a.args;
+
+SELECT plan((SELECT count(*)::int * 6 FROM api) + 6);
+
+SELECT has_schema('session_store');
+SELECT functions_are('session_store', ARRAY(SELECT fn FROM api),
+                     'the schema holds exactly the API''s functions');
+
+SELECT ok(poid IS NOT NULL, fn || '(' || args || ') exists') FROM api_proc ORDER BY fn;
+SELECT is(pg_get_function_arguments(poid), full_args, fn || ': argument names and defaults') FROM api_proc ORDER BY fn;
+SELECT is(pg_get_function_result(poid), result, fn || ': result') FROM api_proc ORDER BY fn;
+SELECT is(provolatile::text, vol, fn || ': volatility') FROM api_proc ORDER BY fn;
+-- not STRICT: a NULL where a value is required is an error (22004), not NULL
+SELECT ok(NOT proisstrict, fn || ': not strict') FROM api_proc ORDER BY fn;
+SELECT ok(NOT EXISTS (SELECT 1 FROM aclexplode(coalesce(proacl, acldefault('f', proowner))) x
+                      WHERE x.grantee = 0 AND x.privilege_type = 'EXECUTE'),
+          fn || ': EXECUTE not granted to PUBLIC') FROM api_proc ORDER BY fn;
+
+-- result types: column names and types, in order
+CREATE TEMP VIEW type_columns AS
+SELECT attrelid::regclass::text AS typ,
+       string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) AS cols
+FROM pg_attribute WHERE attnum > 0 GROUP BY attrelid;
+SELECT is((SELECT cols FROM type_columns WHERE typ = 'session_store.session'),
+  'app_name text, user_id text, session_id text, state jsonb, version bigint, last_seq bigint, create_time timestamp with time zone, update_time timestamp with time zone',
+  'session_store.session columns');
+SELECT is((SELECT cols FROM type_columns WHERE typ = 'session_store.session_summary'),
+  'user_id text, session_id text, version bigint, last_seq bigint, create_time timestamp with time zone, update_time timestamp with time zone, next_page_token text',
+  'session_store.session_summary columns');
+
+-- a role that was granted nothing cannot call the API
+CREATE ROLE session_store_nobody;
+SET ROLE session_store_nobody;
+SELECT throws_ok($$SELECT session_store.get_app_state('a')$$, '42501', NULL,
+                 'a role without grants cannot use the schema');
+RESET ROLE;
+GRANT USAGE ON SCHEMA session_store TO session_store_nobody;
+SET ROLE session_store_nobody;
+SELECT throws_ok($$SELECT session_store.get_app_state('a')$$, '42501', NULL,
+                 'USAGE on the schema alone does not allow EXECUTE');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
