@@ -202,13 +202,23 @@ ss_apply_shared_deltas(const SessionKey *key, const StateDelta *delta)
 		values[1] = PointerGetDatum(key->user_id);
 		values[2] = JsonbPGetDatum(delta->set[SCOPE_USER]);
 		values[3] = delta->remove[SCOPE_USER];
+#ifdef SESSION_STORE_TEST_NO_UPSERT
+		if (ss_exec(Q_USER_STATE_UPDATE, values, NULL, false) == 0)
+			ss_exec(Q_USER_STATE_INSERT, values, NULL, false);
+#else
 		ss_exec(Q_USER_STATE_UPSERT, values, NULL, false);
+#endif
 	}
 	if (delta->touches[SCOPE_APP])
 	{
 		values[0] = PointerGetDatum(key->app_name);
 		values[1] = JsonbPGetDatum(delta->set[SCOPE_APP]);
 		values[2] = delta->remove[SCOPE_APP];
+#ifdef SESSION_STORE_TEST_NO_UPSERT
+		if (ss_exec(Q_APP_STATE_UPDATE, values, NULL, false) == 0)
+			ss_exec(Q_APP_STATE_INSERT, values, NULL, false);
+#else
 		ss_exec(Q_APP_STATE_UPSERT, values, NULL, false);
+#endif
 	}
 }

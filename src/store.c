@@ -187,6 +187,31 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE app_name OPERATOR(pg_catalog.=) $1",
 		1, {TEXTOID}
 	},
+#ifdef SESSION_STORE_TEST_NO_UPSERT
+	/* test-only build: the update-else-insert that ON CONFLICT replaces */
+	[Q_USER_STATE_UPDATE] = {
+		"UPDATE session_store.user_states"
+		" SET state = (state OPERATOR(pg_catalog.-) $4) OPERATOR(pg_catalog.||) $3"
+		" WHERE app_name OPERATOR(pg_catalog.=) $1"
+		"   AND user_id OPERATOR(pg_catalog.=) $2",
+		4, {TEXTOID, TEXTOID, JSONBOID, TEXTARRAYOID}
+	},
+	[Q_APP_STATE_UPDATE] = {
+		"UPDATE session_store.app_states"
+		" SET state = (state OPERATOR(pg_catalog.-) $3) OPERATOR(pg_catalog.||) $2"
+		" WHERE app_name OPERATOR(pg_catalog.=) $1",
+		3, {TEXTOID, JSONBOID, TEXTARRAYOID}
+	},
+	[Q_USER_STATE_INSERT] = {
+		"INSERT INTO session_store.user_states (app_name, user_id, state)"
+		" VALUES ($1, $2, $3)",
+		4, {TEXTOID, TEXTOID, JSONBOID, TEXTARRAYOID}
+	},
+	[Q_APP_STATE_INSERT] = {
+		"INSERT INTO session_store.app_states (app_name, state) VALUES ($1, $2)",
+		3, {TEXTOID, JSONBOID, TEXTARRAYOID}
+	},
+#endif
 };
 
 /* Plans kept for the life of the backend, prepared on first use. */
