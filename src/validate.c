@@ -41,18 +41,6 @@ CheckIdLength(text *t, const char *argname)
 						   len, SS_MAX_ID_BYTES)));
 }
 
-/* A required identifier argument. */
-text *
-ss_arg_id(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	text	   *t;
-
-	ss_require_arg(fcinfo, argno, argname);
-	t = PG_GETARG_TEXT_PP(argno);
-	CheckIdLength(t, argname);
-	return t;
-}
-
 /* An optional identifier argument; NULL when the argument is NULL. */
 text *
 ss_arg_id_or_null(FunctionCallInfo fcinfo, int argno, const char *argname)
@@ -64,6 +52,14 @@ ss_arg_id_or_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 	t = PG_GETARG_TEXT_PP(argno);
 	CheckIdLength(t, argname);
 	return t;
+}
+
+/* A required identifier argument. */
+text *
+ss_arg_id(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	ss_require_arg(fcinfo, argno, argname);
+	return ss_arg_id_or_null(fcinfo, argno, argname);
 }
 
 /* The (app_name, user_id, session_id) that every session function takes first. */

@@ -8,9 +8,8 @@ packages=(
 	make gcc
 	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
 	"postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
-	libipc-run-perl python3 python3-psycopg
+	libipc-run-perl python3 python3-psycopg valgrind
 )
-[ "${SS_WITH_VALGRIND:-0}" = 1 ] && packages+=(valgrind)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,9 +4,7 @@
 # from a private copy of test/t.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PG_MAJOR="${PG_MAJOR:-15}"
-PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
-PERL_LIB="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/perl"
+. test/env.sh
 
 shopt -s nullglob
 tests=(test/t/*.pl)
@@ -15,17 +13,14 @@ if [ ${#tests[@]} -eq 0 ]; then
 	exit 0
 fi
 
-work=$(mktemp -d /tmp/session_store_tap.XXXXXX)
+make_work_dir session_store_tap
+work=$WORK
 trap 'rm -rf "$work"' EXIT
 cp -r test/t "$work/t"
-run=()
-if [ "$(id -u)" -eq 0 ]; then
-	chown -R postgres: "$work"
-	run=(runuser -u postgres --)
-fi
+[ ${#AS_USER[@]} -gt 0 ] && chown -R postgres: "$work"
 cd "$work"
-"${run[@]}" env PATH="$PG_BIN:$PATH" TESTDIR="$work" PG_REGRESS=/bin/false \
-	prove -I "$PERL_LIB" -I t t/*.pl || {
+"${AS_USER[@]}" env PATH="$PG_BIN:$PATH" TESTDIR="$work" PG_REGRESS=/bin/false \
+	prove -I "$PGXS_DIR/src/test/perl" -I t t/*.pl || {
 	for f in tmp_check/log/*; do echo "--- $f"; tail -50 "$f"; done
 	exit 1
 }

@@ -1,25 +1,21 @@
 #!/bin/bash
 # Run the test suites against the installed extension.
 #
-#   test/run.sh [suite ...]     suites: regress isolation pgtap stress tap
+#   test/run.sh [suite ...]     suites: regress isolation pgtap stress tap valgrind
 #                               (default: all of them, in that order)
 #
 # regress, isolation, pgtap and stress share one throwaway cluster made by
 # pg_virtualenv; the TAP tests (crash recovery, dump/restore) make their own
 # clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
-# initdb refuses to run as root.  Exits non-zero if any suite fails.
+# initdb refuses to run as root; valgrind runs pg_regress against a server
+# under memcheck.  Exits non-zero if any suite fails.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-top=$(pwd)
-PG_MAJOR="${PG_MAJOR:-15}"
-PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
-PGXS_DIR="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs"
-PYTHON=/usr/bin/python3			# Debian's python, where python3-psycopg lives
-export PG_MAJOR PYTHON
+. test/env.sh
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap stress tap)
+[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap stress tap valgrind)
 
 # Options for the shared throwaway cluster: UTF-8 whatever the caller's
 # locale, room for the stress tests' connections.
@@ -43,7 +39,7 @@ in_cluster=()
 for s in "${suites[@]}"; do
 	case "$s" in
 		regress|isolation|pgtap|stress) in_cluster+=("$s") ;;
-		tap) ;;
+		tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac
 done
@@ -60,7 +56,10 @@ if [ ${#in_cluster[@]} -gt 0 ]; then
 fi
 
 for s in "${suites[@]}"; do
-	[ "$s" = tap ] && run_suite tap bash test/run-tap.sh
+	case "$s" in
+		tap) run_suite tap bash test/run-tap.sh ;;
+		valgrind) run_suite valgrind bash test/valgrind.sh ;;
+	esac
 done
 
 echo
