@@ -134,6 +134,48 @@ RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
 AS 'MODULE_PATHNAME', 'session_store_get_messages'
 LANGUAGE C STABLE;
 
+CREATE FUNCTION session_store.list_sessions(
+    app_name text, user_id text DEFAULT NULL,
+    page_size integer DEFAULT 100, page_token text DEFAULT NULL)
+RETURNS SETOF session_store.session_summary
+AS 'MODULE_PATHNAME', 'session_store_list_sessions'
+LANGUAGE C STABLE ROWS 100;
+
+CREATE FUNCTION session_store.pop_message(
+    app_name text, user_id text, session_id text,
+    expected_version bigint DEFAULT NULL)
+RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
+AS 'MODULE_PATHNAME', 'session_store_pop_message'
+LANGUAGE C VOLATILE ROWS 1;
+
+CREATE FUNCTION session_store.rewind_session(
+    app_name text, user_id text, session_id text, to_seq bigint,
+    expected_version bigint DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'session_store_rewind_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.clear_session(
+    app_name text, user_id text, session_id text,
+    expected_version bigint DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'session_store_clear_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.fork_session(
+    app_name text, user_id text, session_id text,
+    new_session_id text DEFAULT NULL, up_to_seq bigint DEFAULT NULL)
+RETURNS session_store.session
+AS 'MODULE_PATHNAME', 'session_store_fork_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.expire_sessions(
+    idle_for interval, app_name text DEFAULT NULL,
+    max_sessions integer DEFAULT 1000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'session_store_expire_sessions'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION session_store.get_app_state(app_name text)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'session_store_get_app_state'
@@ -143,6 +185,14 @@ CREATE FUNCTION session_store.get_user_state(app_name text, user_id text)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'session_store_get_user_state'
 LANGUAGE C STABLE;
+
+/* pg_dump and pg_restore carry the data of every table and the sequence. */
+SELECT pg_catalog.pg_extension_config_dump('session_store.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('session_store.messages', '');
+SELECT pg_catalog.pg_extension_config_dump('session_store.idempotency_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('session_store.user_states', '');
+SELECT pg_catalog.pg_extension_config_dump('session_store.app_states', '');
+SELECT pg_catalog.pg_extension_config_dump('session_store.session_sid_seq', '');
 
 /*
  * Privileges: nothing for PUBLIC.  An administrator grants USAGE on the

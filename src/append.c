@@ -7,20 +7,19 @@
  * Order of work, and why:
  *
  *	1. Validate every argument and route the delta; nothing is locked yet.
- *	2. Take the session lock.  Under READ COMMITTED, each statement after
- *	   this point runs on a fresh snapshot, so it sees whatever the previous
- *	   lock holder committed.
- *	3. Read the session head (sid, version, last_seq).  The lock is what
- *	   makes this read-then-write safe: nobody else can change the head
- *	   until we commit, so last_seq + 1 .. last_seq + n are ours.
- *	4. A known idempotency key returns the stored result, writing nothing.
- *	5. expected_version is compared with the head's version (40001).
- *	6. The head is updated BEFORE any message is inserted.  Under
+ *	2. Take the session lock and read the session head (head.c).  Under
+ *	   READ COMMITTED the read runs on a snapshot taken after the lock was
+ *	   granted, so it sees whatever the previous holder committed, and no
+ *	   one can change the head until we commit: last_seq + 1 .. last_seq + n
+ *	   are ours.
+ *	3. A known idempotency key returns the stored result, writing nothing.
+ *	4. expected_version is compared with the head's version (40001).
+ *	5. The head is advanced BEFORE any message is inserted.  Under
  *	   REPEATABLE READ or SERIALIZABLE our snapshot may predate the last
  *	   holder's commit; the UPDATE then fails with 40001 ("could not
  *	   serialize access due to concurrent update") before a stale last_seq
  *	   could ever produce a duplicate sequence number (23505).
- *	7. Messages, then the user's and the app's state (lock order), then the
+ *	6. Messages, then the user's and the app's state (lock order), then the
  *	   idempotency key are written.
  *
  *-------------------------------------------------------------------------
@@ -59,16 +58,11 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	Jsonb	   *messages;
 	int			nmessages;
 	StateDelta	delta;
-	bool		has_expected = !PG_ARGISNULL(5);
-	int64		expected_version = has_expected ? PG_GETARG_INT64(5) : 0;
 	text	   *idem_key;
-	Datum		args[9];
-	char		argnulls[9];
-	bool		isnull;
-	int64		sid;
-	int64		version;
+	SessionHead head;
 	int64		last_seq;
-	TimestampTz update_time;
+	Datum		args[7];
+	char		argnulls[7];
 	Datum		result[AR_NATTS];
 	bool		result_nulls[AR_NATTS] = {false};
 
@@ -80,20 +74,13 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	idem_key = ss_arg_id_or_null(fcinfo, 6, "idempotency_key");
 
 	ss_spi_begin(&call);
-	ss_lock_session(&key);
-
-	ss_session_key_values(&key, args);
-	if (ss_exec(Q_SESSION_HEAD, args, NULL, false) == 0)
-		ss_report_session_missing(&key);
-	sid = ss_result_int64(0, 1, &isnull);
-	version = ss_result_int64(0, 2, &isnull);
-	last_seq = ss_result_int64(0, 3, &isnull);
-	update_time = DatumGetTimestampTz(ss_result_datum(&call, 0, 4, &isnull));
+	ss_lock_head(&call, &key, &head);
+	last_seq = head.last_seq;
 
 	if (idem_key != NULL)
 	{
 		args[0] = PointerGetDatum(key.user_id);
-		args[1] = Int64GetDatum(sid);
+		args[1] = Int64GetDatum(head.sid);
 		args[2] = PointerGetDatum(idem_key);
 		if (ss_exec(Q_IDEM_LOOKUP, args, NULL, false) > 0)
 		{
@@ -104,42 +91,14 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 		}
 	}
 
-	if (has_expected && expected_version != version)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("session \"%s\" is at version " INT64_FORMAT ", not " INT64_FORMAT,
-						text_to_cstring(key.session_id), version,
-						expected_version),
-				 errdetail("App \"%s\", user \"%s\".",
-						   text_to_cstring(key.app_name),
-						   text_to_cstring(key.user_id)),
-				 errhint("Read the session again and retry with its current version.")));
-
-	/* never earlier than the previous write: update_time does not go back */
-	update_time = Max(GetCurrentTimestamp(), update_time);
-	version += 1;
-
-	ss_session_key_values(&key, args);
-	memset(argnulls, ' ', sizeof(argnulls));
-	args[3] = Int64GetDatum(version);
-	args[4] = Int64GetDatum(last_seq + nmessages);
-	args[5] = TimestampTzGetDatum(update_time);
-	args[6] = BoolGetDatum(delta.touches[SCOPE_SESSION]);
-	if (delta.touches[SCOPE_SESSION])
-	{
-		args[7] = JsonbPGetDatum(delta.set[SCOPE_SESSION]);
-		args[8] = delta.remove[SCOPE_SESSION];
-	}
-	else
-		argnulls[7] = argnulls[8] = 'n';
-	if (ss_exec(Q_SESSION_UPDATE, args, argnulls, false) != 1)
-		elog(ERROR, "session head vanished under the session lock");
+	ss_check_version(fcinfo, 5, &key, &head);
+	ss_advance_head(&key, &head, last_seq + nmessages, &delta);
 
 	if (nmessages > 0)
 	{
 		args[0] = PointerGetDatum(key.user_id);
-		args[1] = Int64GetDatum(sid);
-		args[4] = TimestampTzGetDatum(update_time);
+		args[1] = Int64GetDatum(head.sid);
+		args[4] = TimestampTzGetDatum(head.update_time);
 		if (nmessages == 1)
 		{
 			JsonbValue *elem = getIthJsonbValueFromContainer(&messages->root, 0);
@@ -159,8 +118,8 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	}
 	else
 		result_nulls[AR_FIRST_SEQ] = result_nulls[AR_LAST_SEQ] = true;
-	result[AR_VERSION] = Int64GetDatum(version);
-	result[AR_UPDATE_TIME] = TimestampTzGetDatum(update_time);
+	result[AR_VERSION] = Int64GetDatum(head.version);
+	result[AR_UPDATE_TIME] = TimestampTzGetDatum(head.update_time);
 	result[AR_REPLAYED] = BoolGetDatum(false);
 
 	ss_apply_shared_deltas(&key, &delta);
@@ -168,7 +127,7 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	if (idem_key != NULL)
 	{
 		args[0] = PointerGetDatum(key.user_id);
-		args[1] = Int64GetDatum(sid);
+		args[1] = Int64GetDatum(head.sid);
 		args[2] = PointerGetDatum(idem_key);
 		memset(argnulls, ' ', sizeof(argnulls));
 		for (int i = 0; i < 4; i++)

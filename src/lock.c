@@ -19,8 +19,9 @@
  * treated as one session; with 64 bits that is not expected to happen.
  *
  * Lock order: session lock, then the user's state row, then the app's state
- * row (both row locks, taken by their upserts).  Every call follows it, so
- * no two calls deadlock on each other.
+ * row (both row locks, taken by their upserts).  fork_session, the only
+ * call that locks two sessions, takes them in tag order.  Every call follows
+ * this order, so no two calls deadlock on each other.
  *
  *-------------------------------------------------------------------------
  */
@@ -72,6 +73,30 @@ ss_lock_session(const SessionKey *key)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
+/*
+ * Take the locks of two sessions (fork_session's source and new session),
+ * lower tag first, so that two calls locking the same pair in opposite
+ * roles cannot deadlock.
+ */
+void
+ss_lock_two_sessions(const SessionKey *a, const SessionKey *b)
+{
+	LOCKTAG		ta;
+	LOCKTAG		tb;
+	bool		a_first;
+
+#ifdef SESSION_STORE_TEST_NO_SESSION_LOCK
+	return;
+#endif
+	SessionLockTag(a, &ta);
+	SessionLockTag(b, &tb);
+	a_first = ta.locktag_field2 < tb.locktag_field2 ||
+		(ta.locktag_field2 == tb.locktag_field2 &&
+		 ta.locktag_field3 <= tb.locktag_field3);
+	(void) LockAcquire(a_first ? &ta : &tb, ExclusiveLock, false, false);
+	(void) LockAcquire(a_first ? &tb : &ta, ExclusiveLock, false, false);
+}
+
 /* Take the session's lock if it is free; false if someone holds it. */
 bool
 ss_try_lock_session(const SessionKey *key)
@@ -83,4 +108,20 @@ ss_try_lock_session(const SessionKey *key)
 #endif
 	SessionLockTag(key, &tag);
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Release a session lock taken by ss_try_lock_session before commit.  Only
+ * for a caller that changed nothing of the session under it.
+ */
+void
+ss_unlock_session(const SessionKey *key)
+{
+	LOCKTAG		tag;
+
+#ifdef SESSION_STORE_TEST_NO_SESSION_LOCK
+	return;
+#endif
+	SessionLockTag(key, &tag);
+	(void) LockRelease(&tag, ExclusiveLock, false);
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * session.c
- *	  Sessions as a whole: create, get, delete; app and user state.
+ *	  Sessions as a whole: create, get, delete, fork; app and user state.
  *
  * create_session and delete_session take the session lock (lock.c) before
  * they look at the session, so one explicit id created concurrently has
@@ -108,11 +108,33 @@ ss_session_result(FunctionCallInfo fcinfo, SsCall *call,
 	return HeapTupleGetDatum(tuple);
 }
 
+/*
+ * 23505 if the session exists.  The caller holds its lock; the check runs on
+ * a snapshot taken now, so a session committed by a concurrent creator is
+ * found at every isolation level.
+ */
+static void
+CheckSessionIsNew(const SessionKey *key)
+{
+	Datum		args[3];
+
+	ss_session_key_values(key, args);
+	if (ss_exec_latest(Q_SESSION_EXISTS, args, NULL) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("session \"%s\" already exists",
+						text_to_cstring(key->session_id)),
+				 errdetail("App \"%s\", user \"%s\".",
+						   text_to_cstring(key->app_name),
+						   text_to_cstring(key->user_id))));
+}
+
 /* SQL-callable functions */
 
 PG_FUNCTION_INFO_V1(session_store_create_session);
 PG_FUNCTION_INFO_V1(session_store_get_session);
 PG_FUNCTION_INFO_V1(session_store_delete_session);
+PG_FUNCTION_INFO_V1(session_store_fork_session);
 PG_FUNCTION_INFO_V1(session_store_get_app_state);
 PG_FUNCTION_INFO_V1(session_store_get_user_state);
 
@@ -148,17 +170,9 @@ session_store_create_session(PG_FUNCTION_ARGS)
 
 	ss_spi_begin(&call);
 	ss_lock_session(&key);
+	CheckSessionIsNew(&key);
 
 	ss_session_key_values(&key, args);
-	if (ss_exec_latest(Q_SESSION_EXISTS, args, NULL) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("session \"%s\" already exists",
-						text_to_cstring(key.session_id)),
-				 errdetail("App \"%s\", user \"%s\".",
-						   text_to_cstring(key.app_name),
-						   text_to_cstring(key.user_id))));
-
 	args[3] = JsonbPGetDatum(delta.touches[SCOPE_SESSION] ?
 							 delta.set[SCOPE_SESSION] : ss_empty_object());
 	args[4] = TimestampTzGetDatum(GetCurrentTimestamp());
@@ -219,14 +233,78 @@ session_store_delete_session(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 
-		args[0] = PointerGetDatum(key.user_id);
-		args[1] = Int64GetDatum(ss_result_int64(0, 1, &isnull));
-		ss_exec(Q_MESSAGE_DELETE_ALL, args, NULL, false);
-		ss_exec(Q_IDEM_DELETE_ALL, args, NULL, false);
+		ss_delete_session_contents(key.user_id, ss_result_int64(0, 1, &isnull));
 	}
 	ss_spi_end(&call);
 	ss_call_end(&call);
 	PG_RETURN_BOOL(found);
+}
+
+/*
+ * fork_session(app_name, user_id, session_id, new_session_id, up_to_seq)
+ *	→ session
+ *
+ * A new session of the same app and user with the source's session state
+ * and its messages up to up_to_seq (all when NULL), keeping their seq and
+ * create_time.  The fork's last_seq is min(up_to_seq, source's last_seq),
+ * so its next append continues right after the copied part, as it would
+ * have in the source.  Both sessions are locked (in tag order): the copy is
+ * consistent, and a concurrent append to the source lands entirely before
+ * or entirely after it.
+ */
+Datum
+session_store_fork_session(PG_FUNCTION_ARGS)
+{
+	SsCall		call;
+	SessionKey	src;
+	SessionKey	dst;
+	SessionHead head;
+	int64		up_to_seq;
+	int64		last_seq;
+	int64		new_sid;
+	bool		isnull;
+	Datum		args[6];
+	Datum		values[SS_SESSION_NATTS];
+	bool		nulls[SS_SESSION_NATTS];
+	Datum		result;
+
+	ss_call_begin(&call);
+	ss_arg_session_key(fcinfo, &src);
+	dst.app_name = src.app_name;
+	dst.user_id = src.user_id;
+	dst.session_id = ss_arg_id_or_null(fcinfo, 3, "new_session_id");
+	if (dst.session_id == NULL)
+		dst.session_id = NewSessionId();
+	up_to_seq = PG_ARGISNULL(4) ? PG_INT64_MAX : PG_GETARG_INT64(4);
+
+	ss_spi_begin(&call);
+	ss_lock_two_sessions(&src, &dst);
+	if (!ss_read_head(&call, &src, false, &head))
+		ss_report_session_missing(&src);
+	CheckSessionIsNew(&dst);
+
+	last_seq = Max(0, Min(up_to_seq, head.last_seq));
+	ss_session_key_values(&src, args);
+	args[3] = PointerGetDatum(dst.session_id);
+	args[4] = Int64GetDatum(last_seq);
+	args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+	if (ss_exec(Q_SESSION_FORK, args, NULL, false) != 1)
+		elog(ERROR, "source session vanished under its lock");
+	new_sid = ss_result_int64(0, 1, &isnull);
+
+	args[0] = PointerGetDatum(src.user_id);
+	args[1] = Int64GetDatum(head.sid);
+	args[2] = Int64GetDatum(new_sid);
+	args[3] = Int64GetDatum(last_seq);
+	ss_exec(Q_MESSAGE_COPY, args, NULL, false);
+
+	if (!ss_read_session(&call, &dst, false, values, nulls))
+		elog(ERROR, "session forked but not found");
+	ss_spi_end(&call);
+
+	result = ss_session_result(fcinfo, &call, values, nulls);
+	ss_call_end(&call);
+	PG_RETURN_DATUM(result);
 }
 
 /* Return the state column of the last result, or '{}' when there is none. */

@@ -8,9 +8,12 @@
  *	  state.c     state-delta routing (app:/user:/temp:) and the merged view
  *	  lock.c      the per-session advisory lock, in the extension's own space
  *	  store.c     SPI plumbing: prepared plans, owner switch, per-call memory
- *	  session.c   create/get/delete session, app and user state
+ *	  head.c      the session head: lock, read, version check, advance
+ *	  session.c   create/get/delete/fork session, app and user state
  *	  append.c    append_messages
- *	  messages.c  get_messages
+ *	  messages.c  get_messages, pop_message, rewind_session, clear_session
+ *	  listing.c   list_sessions and its page tokens
+ *	  expire.c    expire_sessions
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +29,14 @@
 
 /* Every identifier (app_name, user_id, session_id) is 1..128 bytes. */
 #define SS_MAX_ID_BYTES 128
+
+/* Fixed bounds of list_sessions' page_size and expire_sessions' batch. */
+#define SS_MAX_PAGE_SIZE 10000
+#define SS_MAX_EXPIRE_BATCH 10000
+
+/* session_store.c: limits, as GUCs */
+extern int	ss_max_message_size;
+extern int	ss_max_batch_messages;
 
 /* The three names of a session, validated. */
 typedef struct SessionKey
@@ -78,7 +89,9 @@ extern void ss_apply_shared_deltas(const SessionKey *key,
 
 /* lock.c */
 extern void ss_lock_session(const SessionKey *key);
+extern void ss_lock_two_sessions(const SessionKey *a, const SessionKey *b);
 extern bool ss_try_lock_session(const SessionKey *key);
+extern void ss_unlock_session(const SessionKey *key);
 
 /* store.c */
 typedef enum SsQuery
@@ -88,10 +101,15 @@ typedef enum SsQuery
 	Q_SESSION_INSERT,
 	Q_SESSION_READ,
 	Q_SESSION_DELETE,
+	Q_SESSION_DELETE_IDLE,
 	Q_SESSION_UPDATE,
+	Q_SESSION_FORK,
 	Q_MESSAGE_INSERT_ONE,
 	Q_MESSAGE_INSERT_MANY,
 	Q_MESSAGE_DELETE_ALL,
+	Q_MESSAGE_DELETE_AFTER,
+	Q_MESSAGE_POP,
+	Q_MESSAGE_COPY,
 	Q_MESSAGES_RANGE,
 	Q_MESSAGES_LATEST,
 	Q_IDEM_LOOKUP,
@@ -101,6 +119,14 @@ typedef enum SsQuery
 	Q_APP_STATE_UPSERT,
 	Q_USER_STATE_GET,
 	Q_APP_STATE_GET,
+	Q_LIST_APP_FIRST,
+	Q_LIST_APP_TIES,
+	Q_LIST_APP_OLDER,
+	Q_LIST_USER_FIRST,
+	Q_LIST_USER_TIES,
+	Q_LIST_USER_OLDER,
+	Q_EXPIRE_CANDIDATES_APP,
+	Q_EXPIRE_CANDIDATES_ALL,
 #ifdef SESSION_STORE_TEST_NO_UPSERT
 	Q_USER_STATE_UPDATE,
 	Q_APP_STATE_UPDATE,
@@ -135,6 +161,24 @@ extern void ss_session_key_values(const SessionKey *key, Datum *values);
 /* Column access on the last SPI result, copied into the per-call context. */
 extern Datum ss_result_datum(SsCall *call, int row, int col, bool *isnull);
 extern int64 ss_result_int64(int row, int col, bool *isnull);
+
+/* head.c: the sessions row every mutation serializes on */
+typedef struct SessionHead
+{
+	int64		sid;			/* internal key of the session's messages */
+	int64		version;
+	int64		last_seq;
+	TimestampTz update_time;
+} SessionHead;
+
+extern bool ss_read_head(SsCall *call, const SessionKey *key, bool read_only,
+						 SessionHead *head);
+extern void ss_lock_head(SsCall *call, const SessionKey *key, SessionHead *head);
+extern void ss_check_version(FunctionCallInfo fcinfo, int argno,
+							 const SessionKey *key, const SessionHead *head);
+extern void ss_advance_head(const SessionKey *key, SessionHead *head,
+							int64 new_last_seq, const StateDelta *delta);
+extern void ss_delete_session_contents(text *user_id, int64 sid);
 
 /* session.c: helpers shared with the other files */
 #define SS_SESSION_NATTS 8		/* columns of session_store.session */

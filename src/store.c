@@ -77,6 +77,18 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" $4, 0, 0, $5, $5)",
 		5, {KEY3, JSONBOID, TIMESTAMPTZOID}
 	},
+	/* a new session $4 with the state of session $1..$3 */
+	[Q_SESSION_FORK] = {
+		"INSERT INTO session_store.sessions"
+		" (app_name, user_id, session_id, sid, state, version, last_seq,"
+		"  create_time, update_time)"
+		" SELECT app_name, user_id, $4,"
+		" pg_catalog.nextval('session_store.session_sid_seq'::pg_catalog.regclass),"
+		" state, 0, $5, $6, $6"
+		" FROM session_store.sessions WHERE" SESSION_KEY_QUAL
+		" RETURNING sid",
+		6, {KEY3, TEXTOID, INT8OID, TIMESTAMPTZOID}
+	},
 	[Q_SESSION_READ] = {
 		"SELECT s.state, s.version, s.last_seq, s.create_time, s.update_time,"
 		"       u.state, a.state"
@@ -95,6 +107,12 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
 		" RETURNING sid",
 		3, {KEY3}
+	},
+	[Q_SESSION_DELETE_IDLE] = {
+		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
+		" AND update_time OPERATOR(pg_catalog.<) $4"
+		" RETURNING sid",
+		4, {KEY3, TIMESTAMPTZOID}
 	},
 	[Q_SESSION_UPDATE] = {
 		"UPDATE session_store.sessions"
@@ -124,6 +142,27 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	[Q_MESSAGE_DELETE_ALL] = {
 		"DELETE FROM session_store.messages WHERE" MESSAGES_KEY_QUAL,
 		2, {TEXTOID, INT8OID}
+	},
+	[Q_MESSAGE_DELETE_AFTER] = {
+		"DELETE FROM session_store.messages WHERE" MESSAGES_KEY_QUAL
+		" AND seq OPERATOR(pg_catalog.>) $3",
+		3, {TEXTOID, INT8OID, INT8OID}
+	},
+	[Q_MESSAGE_POP] = {
+		"DELETE FROM session_store.messages WHERE" MESSAGES_KEY_QUAL
+		" AND seq OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(seq)"
+		"   FROM session_store.messages WHERE" MESSAGES_KEY_QUAL ")"
+		" RETURNING seq, message, create_time",
+		2, {TEXTOID, INT8OID}
+	},
+	/* copy messages of ($1, $2) with seq <= $4 to session ($1, $3) */
+	[Q_MESSAGE_COPY] = {
+		"INSERT INTO session_store.messages"
+		" (user_id, sid, seq, message, create_time)"
+		" SELECT user_id, $3, seq, message, create_time"
+		" FROM session_store.messages WHERE" MESSAGES_KEY_QUAL
+		" AND seq OPERATOR(pg_catalog.<=) $4",
+		4, {TEXTOID, INT8OID, INT8OID, INT8OID}
 	},
 	[Q_MESSAGES_RANGE] = {
 		"SELECT seq, message, create_time FROM session_store.messages"
@@ -187,6 +226,91 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE app_name OPERATOR(pg_catalog.=) $1",
 		1, {TEXTOID}
 	},
+
+	/*
+	 * list_sessions, keyset pagination in (update_time DESC, user_id,
+	 * session_id) order.  A page after a token is the rows that tie with
+	 * the token's update_time and come after it, then the older rows; each
+	 * part is one range of sessions_app_recent_idx (or, for one user,
+	 * sessions_user_recent_idx), read no further than the page.
+	 */
+#define LIST_COLUMNS \
+	"SELECT user_id, session_id, version, last_seq, create_time, update_time" \
+	" FROM session_store.sessions WHERE app_name OPERATOR(pg_catalog.=) $1"
+	[Q_LIST_APP_FIRST] = {
+		LIST_COLUMNS
+		" ORDER BY update_time DESC, user_id, session_id LIMIT $2",
+		2, {TEXTOID, INT4OID}
+	},
+	[Q_LIST_APP_TIES] = {
+		LIST_COLUMNS
+		" AND update_time OPERATOR(pg_catalog.=) $2"
+		" AND ROW(user_id, session_id) OPERATOR(pg_catalog.>) ROW($3, $4)"
+		" ORDER BY user_id, session_id LIMIT $5",
+		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}
+	},
+	[Q_LIST_APP_OLDER] = {
+		LIST_COLUMNS
+		" AND update_time OPERATOR(pg_catalog.<) $2"
+		" ORDER BY update_time DESC, user_id, session_id LIMIT $3",
+		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}
+	},
+	[Q_LIST_USER_FIRST] = {
+		LIST_COLUMNS
+		" AND user_id OPERATOR(pg_catalog.=) $2"
+		" ORDER BY update_time DESC, session_id LIMIT $3",
+		3, {TEXTOID, TEXTOID, INT4OID}
+	},
+	[Q_LIST_USER_TIES] = {
+		LIST_COLUMNS
+		" AND user_id OPERATOR(pg_catalog.=) $2"
+		" AND update_time OPERATOR(pg_catalog.=) $3"
+		" AND session_id OPERATOR(pg_catalog.>) $4"
+		" ORDER BY session_id LIMIT $5",
+		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}
+	},
+	[Q_LIST_USER_OLDER] = {
+		LIST_COLUMNS
+		" AND user_id OPERATOR(pg_catalog.=) $2"
+		" AND update_time OPERATOR(pg_catalog.<) $3"
+		" ORDER BY update_time DESC, session_id LIMIT $4",
+		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}
+	},
+
+	/*
+	 * expire_sessions candidates, oldest first within an app.  Across all
+	 * apps, a loose index scan walks the distinct app names (primary key)
+	 * and takes each app's idle sessions from its listing index, so a
+	 * batch costs O(apps + batch), not O(sessions).
+	 */
+	[Q_EXPIRE_CANDIDATES_APP] = {
+		"SELECT app_name, user_id, session_id FROM session_store.sessions"
+		" WHERE app_name OPERATOR(pg_catalog.=) $3"
+		"   AND update_time OPERATOR(pg_catalog.<) $1"
+		" ORDER BY update_time LIMIT $2",
+		3, {TIMESTAMPTZOID, INT4OID, TEXTOID}
+	},
+	[Q_EXPIRE_CANDIDATES_ALL] = {
+		"WITH RECURSIVE apps(app_name) AS ("
+		"  (SELECT app_name FROM session_store.sessions"
+		"   ORDER BY app_name LIMIT 1)"
+		"  UNION ALL"
+		"  SELECT (SELECT s.app_name FROM session_store.sessions s"
+		"          WHERE s.app_name OPERATOR(pg_catalog.>) a.app_name"
+		"          ORDER BY s.app_name LIMIT 1)"
+		"  FROM apps a WHERE a.app_name IS NOT NULL)"
+		" SELECT c.app_name, c.user_id, c.session_id"
+		" FROM apps a CROSS JOIN LATERAL ("
+		"   SELECT s.app_name, s.user_id, s.session_id"
+		"   FROM session_store.sessions s"
+		"   WHERE s.app_name OPERATOR(pg_catalog.=) a.app_name"
+		"     AND s.update_time OPERATOR(pg_catalog.<) $1"
+		"   ORDER BY s.update_time LIMIT $2) c"
+		" WHERE a.app_name IS NOT NULL"
+		" LIMIT $2",
+		2, {TIMESTAMPTZOID, INT4OID}
+	},
+
 #ifdef SESSION_STORE_TEST_NO_UPSERT
 	/* test-only build: the update-else-insert that ON CONFLICT replaces */
 	[Q_USER_STATE_UPDATE] = {

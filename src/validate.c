@@ -89,7 +89,9 @@ ss_arg_object_or_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 
 /*
  * The messages argument: a JSON array (possibly empty) whose elements are
- * all JSON objects.  Sets *nmessages to the array length.
+ * all JSON objects, within session_store.max_batch_messages elements of
+ * session_store.max_message_size bytes each.  Sets *nmessages to the
+ * array length.
  */
 Jsonb *
 ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
@@ -106,6 +108,13 @@ ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"messages\" must be a JSON array of objects")));
+	if (JB_ROOT_COUNT(jb) > ss_max_batch_messages)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many messages in one call"),
+				 errdetail("The batch has %u messages; session_store.max_batch_messages is %d.",
+						   JB_ROOT_COUNT(jb), ss_max_batch_messages),
+				 errhint("Append in smaller batches, or raise session_store.max_batch_messages.")));
 
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -118,6 +127,13 @@ ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("argument \"messages\" must be a JSON array of objects"),
 					 errdetail("The element at index %d is not a JSON object.", n - 1)));
+		if (v.val.binary.len > ss_max_message_size)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("message at index %d is too large", n - 1),
+					 errdetail("It is %d bytes as jsonb; session_store.max_message_size is %d bytes.",
+							   v.val.binary.len, ss_max_message_size),
+					 errhint("Store large payloads elsewhere and keep a reference in the message, or raise session_store.max_message_size.")));
 	}
 	*nmessages = n;
 	return jb;

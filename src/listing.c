@@ -1,0 +1,324 @@
+/*-------------------------------------------------------------------------
+ *
+ * listing.c
+ *	  list_sessions: keyset pagination over an app's (or a user's) sessions,
+ *	  most recently updated first.
+ *
+ * Order: update_time DESC, user_id, session_id.  A page token names the
+ * position of one row; the next page is the rows after it in that order:
+ * first those with the same update_time and a greater (user_id, session_id),
+ * then those with an older update_time.  Each part is one bounded range
+ * scan of a listing index (sessions_app_recent_idx, or for one user
+ * sessions_user_recent_idx), so a page costs O(page_size) at any table
+ * size.  No OFFSET anywhere.
+ *
+ * A token is base64url of: format byte, update_time (int64, big-endian),
+ * user_id and session_id (each a length byte and its bytes), and a 32-bit
+ * check over all that plus the listing it came from (app_name and the user
+ * filter).  A token that does not decode, or that comes from another
+ * listing, is rejected with 22023: it is opaque, not secret.
+ *
+ * No lock is taken; the two parts of a page run on the caller's snapshot.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "session_store.h"
+
+#include "access/htup_details.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#define TOKEN_FORMAT 1
+#define TOKEN_SEED UINT64CONST(0x6c6973745f746f6b)
+/* format + time + 2 length bytes + 2 ids + check */
+#define TOKEN_MAX_BYTES (1 + 8 + 2 + 2 * SS_MAX_ID_BYTES + 4)
+
+/* A decoded page token: the position of the last row of a page. */
+typedef struct PagePosition
+{
+	TimestampTz update_time;
+	text	   *user_id;
+	text	   *session_id;
+} PagePosition;
+
+static const char b64url[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* base64url (no padding) of len bytes of src, NUL-terminated, palloc'd. */
+static char *
+Base64UrlEncode(const unsigned char *src, int len)
+{
+	char	   *out = palloc((len + 2) / 3 * 4 + 1);
+	char	   *p = out;
+	int			i;
+
+	for (i = 0; i + 2 < len; i += 3)
+	{
+		uint32		v = (src[i] << 16) | (src[i + 1] << 8) | src[i + 2];
+
+		*p++ = b64url[(v >> 18) & 63];
+		*p++ = b64url[(v >> 12) & 63];
+		*p++ = b64url[(v >> 6) & 63];
+		*p++ = b64url[v & 63];
+	}
+	if (len - i == 1)
+	{
+		uint32		v = src[i] << 16;
+
+		*p++ = b64url[(v >> 18) & 63];
+		*p++ = b64url[(v >> 12) & 63];
+	}
+	else if (len - i == 2)
+	{
+		uint32		v = (src[i] << 16) | (src[i + 1] << 8);
+
+		*p++ = b64url[(v >> 18) & 63];
+		*p++ = b64url[(v >> 12) & 63];
+		*p++ = b64url[(v >> 6) & 63];
+	}
+	*p = '\0';
+	return out;
+}
+
+/* Decode base64url into dst (room for dstlen bytes); -1 if malformed. */
+static int
+Base64UrlDecode(const char *src, int len, unsigned char *dst, int dstlen)
+{
+	uint32		acc = 0;
+	int			bits = 0;
+	int			n = 0;
+
+	if (len % 4 == 1)
+		return -1;
+	for (int i = 0; i < len; i++)
+	{
+		const char *pos = memchr(b64url, src[i], 64);
+
+		if (src[i] == '\0' || pos == NULL)
+			return -1;
+		acc = (acc << 6) | (uint32) (pos - b64url);
+		bits += 6;
+		if (bits >= 8)
+		{
+			bits -= 8;
+			if (n >= dstlen)
+				return -1;
+			dst[n++] = (unsigned char) (acc >> bits);
+		}
+	}
+	/* leftover bits must be zero, or the text was not what we encode */
+	if ((acc & ((1u << bits) - 1)) != 0)
+		return -1;
+	return n;
+}
+
+/* The check of a token body, bound to its listing (app_name, user filter). */
+static uint32
+TokenCheck(const unsigned char *body, int len, text *app_name, text *user_filter)
+{
+	uint64		h = hash_bytes_extended(body, len, TOKEN_SEED);
+
+	h = hash_combine64(h, hash_bytes_extended((const unsigned char *) VARDATA_ANY(app_name),
+											  VARSIZE_ANY_EXHDR(app_name), TOKEN_SEED));
+	if (user_filter != NULL)
+		h = hash_combine64(h, hash_bytes_extended((const unsigned char *) VARDATA_ANY(user_filter),
+												  VARSIZE_ANY_EXHDR(user_filter),
+												  TOKEN_SEED + 1));
+	return (uint32) h;
+}
+
+/* Append len bytes of an id, preceded by its length byte. */
+static int
+PutId(unsigned char *buf, int pos, text *id)
+{
+	int			len = VARSIZE_ANY_EXHDR(id);
+
+	buf[pos++] = (unsigned char) len;
+	memcpy(buf + pos, VARDATA_ANY(id), len);
+	return pos + len;
+}
+
+/* The page token of a row of the listing (app_name, user_filter). */
+static text *
+EncodeToken(TimestampTz update_time, text *user_id, text *session_id,
+			text *app_name, text *user_filter)
+{
+	unsigned char buf[TOKEN_MAX_BYTES];
+	uint64		t = (uint64) update_time;
+	uint32		check;
+	int			n = 0;
+
+	buf[n++] = TOKEN_FORMAT;
+	for (int shift = 56; shift >= 0; shift -= 8)
+		buf[n++] = (unsigned char) (t >> shift);
+	n = PutId(buf, n, user_id);
+	n = PutId(buf, n, session_id);
+	check = TokenCheck(buf, n, app_name, user_filter);
+	for (int shift = 24; shift >= 0; shift -= 8)
+		buf[n++] = (unsigned char) (check >> shift);
+	return cstring_to_text(Base64UrlEncode(buf, n));
+}
+
+/* Read an id at *pos (length byte, then bytes); NULL if it does not fit. */
+static text *
+GetId(const unsigned char *buf, int end, int *pos)
+{
+	int			len;
+	text	   *id;
+
+	if (*pos >= end)
+		return NULL;
+	len = buf[(*pos)++];
+	if (len < 1 || len > SS_MAX_ID_BYTES || *pos + len > end)
+		return NULL;
+	id = cstring_to_text_with_len((const char *) buf + *pos, len);
+	*pos += len;
+	return id;
+}
+
+/* Decode a page token of the listing (app_name, user_filter), or 22023. */
+static void
+DecodeToken(text *token, text *app_name, text *user_filter, PagePosition *pos)
+{
+	unsigned char buf[TOKEN_MAX_BYTES + 3];
+	int			len = VARSIZE_ANY_EXHDR(token);
+	int			n = -1;
+	int			p = 1;
+	uint64		t = 0;
+	uint32		check = 0;
+
+	if (len <= (TOKEN_MAX_BYTES + 2) / 3 * 4)
+		n = Base64UrlDecode(VARDATA_ANY(token), len, buf, sizeof(buf));
+	if (n < 1 + 8 + 4 || buf[0] != TOKEN_FORMAT)
+		goto bad;
+	for (int i = 0; i < 8; i++)
+		t = (t << 8) | buf[p++];
+	if ((pos->user_id = GetId(buf, n - 4, &p)) == NULL ||
+		(pos->session_id = GetId(buf, n - 4, &p)) == NULL ||
+		p != n - 4)
+		goto bad;
+	for (int i = 0; i < 4; i++)
+		check = (check << 8) | buf[p++];
+	if (check != TokenCheck(buf, n - 4, app_name, user_filter))
+		goto bad;
+	pos->update_time = (TimestampTz) t;
+	return;
+
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid page token"),
+			 errdetail("A page token must be a next_page_token returned by list_sessions for the same app_name and user_id.")));
+}
+
+/*
+ * Add the rows of the last SPI result to the result set, each with its
+ * page token; returns how many.
+ */
+static int
+EmitRows(ReturnSetInfo *rsinfo, text *app_name, text *user_filter)
+{
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		Datum		values[7];
+		bool		nulls[7];
+
+		heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						  values, nulls);
+		values[6] = PointerGetDatum(EncodeToken(DatumGetTimestampTz(values[5]),
+												DatumGetTextPP(values[0]),
+												DatumGetTextPP(values[1]),
+												app_name, user_filter));
+		nulls[6] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (int) SPI_processed;
+}
+
+/* SQL-callable functions */
+
+PG_FUNCTION_INFO_V1(session_store_list_sessions);
+
+/*
+ * list_sessions(app_name, user_id, page_size, page_token)
+ *	→ SETOF session_summary, most recently updated first
+ */
+Datum
+session_store_list_sessions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SsCall		call;
+	text	   *app_name;
+	text	   *user_id;
+	int32		page_size;
+	PagePosition pos = {0};
+	Datum		args[5];
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	ss_call_begin(&call);
+	app_name = ss_arg_id(fcinfo, 0, "app_name");
+	user_id = ss_arg_id_or_null(fcinfo, 1, "user_id");
+	ss_require_arg(fcinfo, 2, "page_size");
+	page_size = PG_GETARG_INT32(2);
+	if (page_size < 1 || page_size > SS_MAX_PAGE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"page_size\" must be between 1 and %d",
+						SS_MAX_PAGE_SIZE)));
+	if (!PG_ARGISNULL(3))
+		DecodeToken(PG_GETARG_TEXT_PP(3), app_name, user_id, &pos);
+
+	ss_spi_begin(&call);
+	args[0] = PointerGetDatum(app_name);
+	if (PG_ARGISNULL(3))
+	{
+		/* first page */
+		if (user_id == NULL)
+		{
+			args[1] = Int32GetDatum(page_size);
+			ss_exec(Q_LIST_APP_FIRST, args, NULL, true);
+		}
+		else
+		{
+			args[1] = PointerGetDatum(user_id);
+			args[2] = Int32GetDatum(page_size);
+			ss_exec(Q_LIST_USER_FIRST, args, NULL, true);
+		}
+		EmitRows(rsinfo, app_name, user_id);
+	}
+	else if (user_id == NULL)
+	{
+		args[1] = TimestampTzGetDatum(pos.update_time);
+		args[2] = PointerGetDatum(pos.user_id);
+		args[3] = PointerGetDatum(pos.session_id);
+		args[4] = Int32GetDatum(page_size);
+		ss_exec(Q_LIST_APP_TIES, args, NULL, true);
+		n = EmitRows(rsinfo, app_name, user_id);
+		if (n < page_size)
+		{
+			args[2] = Int32GetDatum(page_size - n);
+			ss_exec(Q_LIST_APP_OLDER, args, NULL, true);
+			EmitRows(rsinfo, app_name, user_id);
+		}
+	}
+	else
+	{
+		args[1] = PointerGetDatum(user_id);
+		args[2] = TimestampTzGetDatum(pos.update_time);
+		args[3] = PointerGetDatum(pos.session_id);
+		args[4] = Int32GetDatum(page_size);
+		ss_exec(Q_LIST_USER_TIES, args, NULL, true);
+		n = EmitRows(rsinfo, app_name, user_id);
+		if (n < page_size)
+		{
+			args[3] = Int32GetDatum(page_size - n);
+			ss_exec(Q_LIST_USER_OLDER, args, NULL, true);
+			EmitRows(rsinfo, app_name, user_id);
+		}
+	}
+	ss_spi_end(&call);
+	ss_call_end(&call);
+	return (Datum) 0;
+}
