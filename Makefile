@@ -40,6 +40,9 @@ all install installcheck:
 	@exit 1
 endif
 
+# PGXS does not track headers: every object depends on the shared one.
+$(OBJS): src/session_store.h
+
 .PHONY: deps test demo
 
 deps:

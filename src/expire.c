@@ -7,10 +7,10 @@
  * Candidates are the sessions whose update_time is older than the cutoff,
  * oldest first per app, at most max_sessions of them (store.c explains the
  * queries).  For each, the session lock is only tried: a session someone is
- * writing is skipped, never waited for.  Under the lock the DELETE checks
- * the cutoff again on a fresh snapshot, so a session that received an
- * append after it was chosen is left alone.  Then its messages and
- * idempotency keys go.
+ * writing is skipped, never waited for.  Under the lock its head is read
+ * again on a fresh snapshot and the cutoff checked again, so a session that
+ * received an append after it was chosen is left alone.  Then the session,
+ * its messages and its idempotency keys go, each by primary key.
  *
  * Each deleted session keeps its lock until commit, one lock table entry
  * each; a candidate that was not deleted is unlocked at once.  Run it
@@ -89,20 +89,20 @@ session_store_expire_sessions(PG_FUNCTION_ARGS)
 	for (int i = 0; i < ncandidates; i++)
 	{
 		SessionKey *key = &candidates[i];
-		bool		isnull;
+		SessionHead head;
 
 		if (!ss_try_lock_session(key))
 			continue;			/* being written: not idle, not ours to wait for */
 
-		ss_session_key_values(key, args);
-		args[3] = TimestampTzGetDatum(cutoff);
-		if (ss_exec(Q_SESSION_DELETE_IDLE, args, NULL, false) == 0)
+		if (!ss_read_head(&call, key, false, &head) || head.update_time >= cutoff)
 		{
-			/* written (or deleted) since it was chosen: leave it */
+			/* deleted or written since it was chosen: leave it */
 			ss_unlock_session(key);
 			continue;
 		}
-		ss_delete_session_contents(key->user_id, ss_result_int64(0, 1, &isnull));
+		ss_session_key_values(key, args);
+		ss_exec(Q_SESSION_DELETE, args, NULL, false);
+		ss_delete_session_contents(key->user_id, head.sid);
 		deleted++;
 	}
 

@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -54,6 +55,7 @@ typedef struct QueryDef
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[MAX_QUERY_ARGS];
+	bool		index_order;	/* must read an index in its order: see ss_exec */
 } QueryDef;
 
 #define KEY3 TEXTOID, TEXTOID, TEXTOID
@@ -107,12 +109,6 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
 		" RETURNING sid",
 		3, {KEY3}
-	},
-	[Q_SESSION_DELETE_IDLE] = {
-		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
-		" AND update_time OPERATOR(pg_catalog.<) $4"
-		" RETURNING sid",
-		4, {KEY3, TIMESTAMPTZOID}
 	},
 	[Q_SESSION_UPDATE] = {
 		"UPDATE session_store.sessions"
@@ -240,26 +236,26 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	[Q_LIST_APP_FIRST] = {
 		LIST_COLUMNS
 		" ORDER BY update_time DESC, user_id, session_id LIMIT $2",
-		2, {TEXTOID, INT4OID}
+		2, {TEXTOID, INT4OID}, true
 	},
 	[Q_LIST_APP_TIES] = {
 		LIST_COLUMNS
 		" AND update_time OPERATOR(pg_catalog.=) $2"
 		" AND ROW(user_id, session_id) OPERATOR(pg_catalog.>) ROW($3, $4)"
 		" ORDER BY user_id, session_id LIMIT $5",
-		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}
+		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true
 	},
 	[Q_LIST_APP_OLDER] = {
 		LIST_COLUMNS
 		" AND update_time OPERATOR(pg_catalog.<) $2"
 		" ORDER BY update_time DESC, user_id, session_id LIMIT $3",
-		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}
+		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true
 	},
 	[Q_LIST_USER_FIRST] = {
 		LIST_COLUMNS
 		" AND user_id OPERATOR(pg_catalog.=) $2"
 		" ORDER BY update_time DESC, session_id LIMIT $3",
-		3, {TEXTOID, TEXTOID, INT4OID}
+		3, {TEXTOID, TEXTOID, INT4OID}, true
 	},
 	[Q_LIST_USER_TIES] = {
 		LIST_COLUMNS
@@ -267,14 +263,14 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" AND update_time OPERATOR(pg_catalog.=) $3"
 		" AND session_id OPERATOR(pg_catalog.>) $4"
 		" ORDER BY session_id LIMIT $5",
-		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}
+		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true
 	},
 	[Q_LIST_USER_OLDER] = {
 		LIST_COLUMNS
 		" AND user_id OPERATOR(pg_catalog.=) $2"
 		" AND update_time OPERATOR(pg_catalog.<) $3"
 		" ORDER BY update_time DESC, session_id LIMIT $4",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}
+		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true
 	},
 
 	/*
@@ -288,7 +284,7 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE app_name OPERATOR(pg_catalog.=) $3"
 		"   AND update_time OPERATOR(pg_catalog.<) $1"
 		" ORDER BY update_time LIMIT $2",
-		3, {TIMESTAMPTZOID, INT4OID, TEXTOID}
+		3, {TIMESTAMPTZOID, INT4OID, TEXTOID}, true
 	},
 	[Q_EXPIRE_CANDIDATES_ALL] = {
 		"WITH RECURSIVE apps(app_name) AS ("
@@ -308,7 +304,7 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"   ORDER BY s.update_time LIMIT $2) c"
 		" WHERE a.app_name IS NOT NULL"
 		" LIMIT $2",
-		2, {TIMESTAMPTZOID, INT4OID}
+		2, {TIMESTAMPTZOID, INT4OID}, true
 	},
 
 #ifdef SESSION_STORE_TEST_NO_UPSERT
@@ -351,8 +347,8 @@ ss_plan(SsQuery q)
 		SPIPlanPtr	plan;
 
 		/*
-		 * Generic plans from the start: every query is a key lookup or a
-		 * bounded index range, so per-call replanning would buy nothing.
+		 * Generic plans from the start: every query is a key lookup or an
+		 * index range, so per-call replanning would buy nothing.
 		 */
 		plan = SPI_prepare_cursor(def->sql, def->nargs,
 								  (Oid *) def->argtypes,
@@ -430,15 +426,42 @@ ss_spi_end(SsCall *call)
 	MemoryContextSwitchTo(call->callcxt);
 }
 
-/* Run query q; returns the number of rows processed. */
+/*
+ * Run query q; returns the number of rows processed.
+ *
+ * The queries marked index_order (listing, expiry) read a page of rows off
+ * an index in its order and stop.  A generic plan cannot see the LIMIT, and
+ * without fresh statistics the planner can misjudge how many rows a key
+ * matches; either can make a full scan or a bitmap scan plus a sort look
+ * cheaper, and that costs O(table) instead of O(page).  So these are
+ * planned and run with seq scans, bitmap scans and sorts disabled, which
+ * leaves the ordered index scan as the only reasonable path at any table
+ * size.  The settings last for this execution only (a GUC nest level, also
+ * unwound if the query fails), and cover any replanning the plan cache does
+ * inside it.
+ */
 int
 ss_exec(SsQuery q, Datum *values, const char *nulls, bool read_only)
 {
 	int			rc;
+	int			nestlevel = -1;
 
+	if (query_defs[q].index_order)
+	{
+		static const char *const off[] = {
+			"enable_seqscan", "enable_bitmapscan", "enable_sort"
+		};
+
+		nestlevel = NewGUCNestLevel();
+		for (int i = 0; i < lengthof(off); i++)
+			(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+	}
 	rc = SPI_execute_plan(ss_plan(q), values, nulls, read_only, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
 	return (int) SPI_processed;
 }
 
