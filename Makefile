@@ -15,7 +15,8 @@ DATA = session_store--1.0.sql
 PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out
-REGRESS = setup create_session append_messages get_messages state errors
+REGRESS = setup create_session append_messages get_messages state errors \
+          list_sessions trim fork expire limits
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out

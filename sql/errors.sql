@@ -9,6 +9,10 @@ SELECT test.try($$SELECT session_store.append_messages('e', 'u', 'missing', '[]'
 SELECT test.try($$SELECT session_store.get_messages('e', 'u', 'missing')$$);
 SELECT test.try($$SELECT session_store.append_messages('e', 'other', 's', '[]')$$);
 SELECT test.try($$SELECT session_store.append_messages('other', 'u', 's', '[]')$$);
+SELECT test.try($$SELECT * FROM session_store.pop_message('e', 'u', 'missing')$$);
+SELECT test.try($$SELECT session_store.rewind_session('e', 'u', 'missing', 0)$$);
+SELECT test.try($$SELECT session_store.clear_session('e', 'u', 'missing')$$);
+SELECT test.try($$SELECT session_store.fork_session('e', 'u', 'missing')$$);
 -- ... but get_session, delete_session and create_session do not raise it
 SELECT test.try($$SELECT * FROM session_store.get_session('e', 'u', 'missing')$$);
 SELECT test.try($$SELECT session_store.delete_session('e', 'u', 'missing')$$);
@@ -18,6 +22,9 @@ SELECT test.try($$SELECT session_store.create_session('e', 'u', NULL, 's')$$);
 
 -- 40001: expected_version does not match
 SELECT test.try($$SELECT session_store.append_messages('e', 'u', 's', '[]', NULL, 0)$$);
+SELECT test.try($$SELECT * FROM session_store.pop_message('e', 'u', 's', 0)$$);
+SELECT test.try($$SELECT session_store.rewind_session('e', 'u', 's', 0, 0)$$);
+SELECT test.try($$SELECT session_store.clear_session('e', 'u', 's', 0)$$);
 
 -- 22004: a required argument is NULL
 SELECT test.try($$SELECT session_store.create_session(NULL, 'u')$$);
@@ -38,6 +45,16 @@ SELECT test.try($$SELECT session_store.get_messages('e', 'u', NULL)$$);
 SELECT test.try($$SELECT session_store.get_app_state(NULL)$$);
 SELECT test.try($$SELECT session_store.get_user_state(NULL, 'u')$$);
 SELECT test.try($$SELECT session_store.get_user_state('e', NULL)$$);
+SELECT test.try($$SELECT * FROM session_store.list_sessions(NULL)$$);
+SELECT test.try($$SELECT * FROM session_store.list_sessions('e', page_size => NULL)$$);
+SELECT test.try($$SELECT * FROM session_store.pop_message(NULL, 'u', 's')$$);
+SELECT test.try($$SELECT * FROM session_store.pop_message('e', 'u', NULL)$$);
+SELECT test.try($$SELECT session_store.rewind_session('e', NULL, 's', 0)$$);
+SELECT test.try($$SELECT session_store.rewind_session('e', 'u', 's', NULL)$$);
+SELECT test.try($$SELECT session_store.clear_session('e', 'u', NULL)$$);
+SELECT test.try($$SELECT session_store.fork_session(NULL, 'u', 's')$$);
+SELECT test.try($$SELECT session_store.expire_sessions(NULL)$$);
+SELECT test.try($$SELECT session_store.expire_sessions('1 day', NULL, NULL)$$);
 
 -- 22023: an id that is empty or longer than 128 bytes
 SELECT test.try($$SELECT session_store.create_session('', 'u')$$);
@@ -73,8 +90,17 @@ SELECT test.try($$SELECT session_store.create_session('e', 'u', 'null')$$);
 SELECT test.try($$SELECT session_store.append_messages('e', 'u', 's', '[]', '[{"a": 1}]')$$);
 SELECT test.try($$SELECT session_store.append_messages('e', 'u', 's', '[]', '42')$$);
 
--- 22023: max_count out of range
+-- 22023: max_count, page_size, page_token, max_sessions, idle_for out of range
 SELECT test.try($$SELECT session_store.get_messages('e', 'u', 's', -1)$$);
+SELECT test.try($$SELECT * FROM session_store.list_sessions('e', page_size => 0)$$);
+SELECT test.try($$SELECT * FROM session_store.list_sessions('e', page_token => 'not a token')$$);
+SELECT test.try($$SELECT session_store.expire_sessions('1 day', NULL, 0)$$);
+SELECT test.try($$SELECT session_store.expire_sessions('-1 day')$$);
+SELECT test.try($$SELECT session_store.fork_session('e', 'u', 's', repeat('x', 129))$$);
+
+-- 54000: a limit exceeded (the limits test covers the settings)
+SELECT test.try(format('SELECT session_store.append_messages(%L, %L, %L, %L)', 'e', 'u', 's',
+    (SELECT jsonb_agg('{}'::jsonb) FROM generate_series(1, 1001))));
 
 -- none of the failed calls above wrote anything
 SELECT version, last_seq, state FROM session_store.get_session('e', 'u', 's');
