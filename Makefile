@@ -22,7 +22,8 @@ REGRESS_OPTS = --inputdir=.
 # isolationtester: test/specs/*.spec against test/expected/*.out
 ISOLATION = create_fresh_app create_same_id append_interleaved \
             append_repeatable_read app_state_merge app_state_no_wait \
-            idempotency_replay
+            idempotency_replay pop_append rewind_append fork_append \
+            expire_append
 ISOLATION_OPTS = --inputdir=test
 
 PG_MAJOR ?= 15
