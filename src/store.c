@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -363,20 +364,40 @@ ss_plan(SsQuery q)
 	return plans[q];
 }
 
-/* Owner of the session_store schema: the role the SQL runs as. */
+/*
+ * Owner of the session_store schema: the role the SQL runs as.  Looked up
+ * once per backend and forgotten whenever pg_namespace changes (ALTER
+ * SCHEMA ... OWNER, or the extension dropped and created again).
+ */
+static Oid	cached_owner = InvalidOid;
+
+static void
+ForgetOwner(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cached_owner = InvalidOid;
+}
+
 static Oid
 ss_owner(void)
 {
-	Oid			nspid = get_namespace_oid(SS_SCHEMA, false);
+	static bool callback_registered = false;
+	Oid			nspid;
 	HeapTuple	tup;
-	Oid			owner;
 
+	if (OidIsValid(cached_owner))
+		return cached_owner;
+	if (!callback_registered)
+	{
+		CacheRegisterSyscacheCallback(NAMESPACEOID, ForgetOwner, (Datum) 0);
+		callback_registered = true;
+	}
+	nspid = get_namespace_oid(SS_SCHEMA, false);
 	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for namespace %u", nspid);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	cached_owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 	ReleaseSysCache(tup);
-	return owner;
+	return cached_owner;
 }
 
 /* Open the per-call memory context and switch into it. */

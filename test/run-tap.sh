@@ -19,7 +19,7 @@ trap 'rm -rf "$work"' EXIT
 cp -r test/t "$work/t"
 [ ${#AS_USER[@]} -gt 0 ] && chown -R postgres: "$work"
 cd "$work"
-"${AS_USER[@]}" env PATH="$PG_BIN:$PATH" TESTDIR="$work" PG_REGRESS=/bin/false \
+"${AS_USER[@]}" env PATH="$PG_BIN:$PATH" TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
 	prove -I "$PGXS_DIR/src/test/perl" -I t t/*.pl || {
 	for f in tmp_check/log/*; do echo "--- $f"; tail -50 "$f"; done
 	exit 1
