@@ -55,8 +55,9 @@ NewSessionId(void)
 
 /*
  * Read one session as a session_store.session row into values/nulls
- * (SS_SESSION_NATTS each), copied into the call's memory.  SPI must be
- * connected.  Returns false when the session does not exist.
+ * (SS_SESSION_NATTS each), all of it in the call's memory, so it outlives
+ * the SPI connection.  SPI must be connected.  Returns false when the
+ * session does not exist.
  */
 bool
 ss_read_session(SsCall *call, const SessionKey *key, bool read_only,
@@ -65,6 +66,7 @@ ss_read_session(SsCall *call, const SessionKey *key, bool read_only,
 	Datum		args[3];
 	bool		isnull;
 	Jsonb	   *scope_state[3];
+	MemoryContext old;
 
 	ss_session_key_values(key, args);
 	if (ss_exec(Q_SESSION_READ, args, NULL, read_only) == 0)
@@ -81,9 +83,12 @@ ss_read_session(SsCall *call, const SessionKey *key, bool read_only,
 	values[SC_APP_NAME] = PointerGetDatum(key->app_name);
 	values[SC_USER_ID] = PointerGetDatum(key->user_id);
 	values[SC_SESSION_ID] = PointerGetDatum(key->session_id);
+	/* in call memory: SPI's memory is gone once the caller disconnects */
+	old = MemoryContextSwitchTo(call->callcxt);
 	values[SC_STATE] = JsonbPGetDatum(ss_merged_state(scope_state[0],
 													  scope_state[1],
 													  scope_state[2]));
+	MemoryContextSwitchTo(old);
 	values[SC_VERSION] = ss_result_datum(call, 0, 2, &isnull);
 	values[SC_LAST_SEQ] = ss_result_datum(call, 0, 3, &isnull);
 	values[SC_CREATE_TIME] = ss_result_datum(call, 0, 4, &isnull);
