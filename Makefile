@@ -9,6 +9,7 @@
 EXTENSION = session_store
 MODULE_big = session_store
 OBJS = src/session_store.o src/validate.o src/state.o src/lock.o src/head.o \
+       src/direct.o \
        src/store.o src/session.o src/append.o src/messages.o \
        src/listing.o src/expire.o
 DATA = session_store--1.0.sql

@@ -22,6 +22,9 @@
  *	6. Messages, then the user's and the app's state (lock order), then the
  *	   idempotency key are written.
  *
+ * The head and the messages go through direct.c; SPI is connected only for
+ * an idempotency key or a delta that names app: or user: keys.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_store.h"
@@ -59,6 +62,7 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	int			nmessages;
 	StateDelta	delta;
 	text	   *idem_key;
+	Datum	   *prepared;
 	SessionHead head;
 	int64		last_seq;
 	Datum		args[7];
@@ -73,12 +77,17 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	ss_route_delta(ss_arg_object_or_null(fcinfo, 4, "state_delta"), &delta);
 	idem_key = ss_arg_id_or_null(fcinfo, 6, "idempotency_key");
 
-	ss_spi_begin(&call);
+	/* everything that does not need the session lock comes first */
+	prepared = ss_prepare_messages(messages, nmessages);
+	if (nmessages > 0)
+		(void) ss_table(&call, SS_MESSAGES, true);
+
 	ss_lock_head(&call, &key, &head);
 	last_seq = head.last_seq;
 
 	if (idem_key != NULL)
 	{
+		ss_spi_begin(&call);
 		args[0] = PointerGetDatum(key.user_id);
 		args[1] = Int64GetDatum(head.sid);
 		args[2] = PointerGetDatum(idem_key);
@@ -92,27 +101,12 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	}
 
 	ss_check_version(fcinfo, 5, &key, &head);
-	ss_advance_head(&key, &head, last_seq + nmessages, &delta);
-
+	ss_advance_head(&call, &head, last_seq + nmessages, &delta);
 	if (nmessages > 0)
 	{
-		args[0] = PointerGetDatum(key.user_id);
-		args[1] = Int64GetDatum(head.sid);
-		args[4] = TimestampTzGetDatum(head.update_time);
-		if (nmessages == 1)
-		{
-			JsonbValue *elem = getIthJsonbValueFromContainer(&messages->root, 0);
-
-			args[2] = Int64GetDatum(last_seq + 1);
-			args[3] = JsonbPGetDatum(JsonbValueToJsonb(elem));
-			ss_exec(Q_MESSAGE_INSERT_ONE, args, NULL, false);
-		}
-		else
-		{
-			args[2] = Int64GetDatum(last_seq);
-			args[3] = JsonbPGetDatum(messages);
-			ss_exec(Q_MESSAGE_INSERT_MANY, args, NULL, false);
-		}
+		ss_insert_messages(ss_table(&call, SS_MESSAGES, true), key.user_id,
+						   head.sid, last_seq + 1, prepared, nmessages,
+						   head.update_time);
 		result[AR_FIRST_SEQ] = Int64GetDatum(last_seq + 1);
 		result[AR_LAST_SEQ] = Int64GetDatum(last_seq + nmessages);
 	}
@@ -122,7 +116,12 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	result[AR_UPDATE_TIME] = TimestampTzGetDatum(head.update_time);
 	result[AR_REPLAYED] = BoolGetDatum(false);
 
-	ss_apply_shared_deltas(&key, &delta);
+	if (delta.touches[SCOPE_USER] || delta.touches[SCOPE_APP] || idem_key != NULL)
+	{
+		if (!call.connected)
+			ss_spi_begin(&call);
+		ss_apply_shared_deltas(&key, &delta);
+	}
 
 	if (idem_key != NULL)
 	{
@@ -139,7 +138,8 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	}
 
 done:
-	ss_spi_end(&call);
+	if (call.connected)
+		ss_spi_end(&call);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, result_nulls);
 	ss_call_end(&call);
 	return (Datum) 0;

@@ -94,7 +94,7 @@ session_store_expire_sessions(PG_FUNCTION_ARGS)
 		if (!ss_try_lock_session(key))
 			continue;			/* being written: not idle, not ours to wait for */
 
-		if (!ss_read_head(&call, key, false, &head) || head.update_time >= cutoff)
+		if (!ss_read_head(&call, key, true, &head) || head.update_time >= cutoff)
 		{
 			/* deleted or written since it was chosen: leave it */
 			ss_unlock_session(key);

@@ -10,6 +10,9 @@
  *	ss_check_version  compare expected_version (40001);
  *	ss_advance_head   version + 1, update_time, last_seq, session state.
  *
+ * The head is read and written through direct.c, not SPI: these steps sit
+ * inside the session lock's critical section on every append.
+ *
  * Under READ COMMITTED the lock makes the read-then-write safe: no one else
  * can change the head until we commit.  Under REPEATABLE READ or
  * SERIALIZABLE the read may be older than the last holder's commit; the
@@ -23,32 +26,66 @@
  */
 #include "session_store.h"
 
+#include "access/xact.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
-/* Read the head of a session into *head; false if it does not exist. */
+/*
+ * Read the head of a session into *head; false if it does not exist.
+ *
+ * for_update: the caller holds the session lock and will change the
+ * session, so the read must see the latest committed head, including what
+ * the previous lock holder committed after our statement began.  Under
+ * READ COMMITTED that is SnapshotSelf: with the lock held nobody else can
+ * be changing the head, so the newest committed version is the only live
+ * one, and SnapshotSelf also sees what earlier calls of this transaction
+ * (even of this statement) wrote, without taking a snapshot.  Under
+ * REPEATABLE READ and SERIALIZABLE the read stays on the transaction's
+ * snapshot (after a command counter increment for our own earlier writes):
+ * a head changed since then makes the update fail with 40001.
+ * Otherwise (a reader) it runs on the caller's snapshot, like any read.
+ */
 bool
-ss_read_head(SsCall *call, const SessionKey *key, bool read_only,
+ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 			 SessionHead *head)
 {
-	Datum		args[3];
-	bool		isnull;
+	SsTable    *t = ss_table(call, SS_SESSIONS, for_update);
+	Snapshot	snap;
+	HeapTuple	tuple;
+	MemoryContext old;
 
-	ss_session_key_values(key, args);
-	if (ss_exec(Q_SESSION_HEAD, args, NULL, read_only) == 0)
+	if (!for_update)
+		snap = RegisterSnapshot(GetActiveSnapshot());
+	else if (IsolationUsesXactSnapshot())
+	{
+		CommandCounterIncrement();
+		snap = RegisterSnapshot(GetTransactionSnapshot());
+	}
+	else
+		snap = SnapshotSelf;
+	old = MemoryContextSwitchTo(call->callcxt);	/* outlives SPI memory */
+	tuple = ss_fetch_head(t, key, snap);
+	MemoryContextSwitchTo(old);
+	if (snap != SnapshotSelf)
+		UnregisterSnapshot(snap);
+	if (tuple == NULL)
 		return false;
-	head->sid = ss_result_int64(0, 1, &isnull);
-	head->version = ss_result_int64(0, 2, &isnull);
-	head->last_seq = ss_result_int64(0, 3, &isnull);
-	head->update_time = DatumGetTimestampTz(ss_result_datum(call, 0, 4, &isnull));
+	ss_head_from_tuple(t, tuple, head);
+	head->tuple = tuple;
 	return true;
 }
 
-/* Take the session lock and read the head; 42704 if there is no session. */
+/*
+ * Take the session lock and read the head; 42704 if there is no session.
+ * The sessions table is opened first: opening it is no part of the critical
+ * section the lock guards.
+ */
 void
 ss_lock_head(SsCall *call, const SessionKey *key, SessionHead *head)
 {
+	(void) ss_table(call, SS_SESSIONS, true);
 	ss_lock_session(key);
-	if (!ss_read_head(call, key, false, head))
+	if (!ss_read_head(call, key, true, head))
 		ss_report_session_missing(key);
 }
 
@@ -78,38 +115,26 @@ ss_check_version(FunctionCallInfo fcinfo, int argno, const SessionKey *key,
 }
 
 /*
- * Record one successful mutation: version + 1, last_seq = new_last_seq,
- * update_time = now (never earlier than the previous update_time), and the
- * session part of delta when it has one (delta may be NULL).  Updates
- * *head to match.
+ * Record one successful mutation of a session read by ss_lock_head:
+ * version + 1, last_seq = new_last_seq, update_time = now (never earlier
+ * than the previous update_time), and the session part of delta when it
+ * has one (delta may be NULL).  Updates *head to match.
  */
 void
-ss_advance_head(const SessionKey *key, SessionHead *head, int64 new_last_seq,
+ss_advance_head(SsCall *call, SessionHead *head, int64 new_last_seq,
 				const StateDelta *delta)
 {
-	Datum		args[9];
-	char		nulls[9];
-	bool		touches = delta != NULL && delta->touches[SCOPE_SESSION];
+	SsTable    *t = ss_table(call, SS_SESSIONS, true);
+	Jsonb	   *new_state = NULL;
 
 	head->version += 1;
 	head->last_seq = new_last_seq;
 	head->update_time = Max(GetCurrentTimestamp(), head->update_time);
-
-	memset(nulls, ' ', sizeof(nulls));
-	ss_session_key_values(key, args);
-	args[3] = Int64GetDatum(head->version);
-	args[4] = Int64GetDatum(head->last_seq);
-	args[5] = TimestampTzGetDatum(head->update_time);
-	args[6] = BoolGetDatum(touches);
-	if (touches)
-	{
-		args[7] = JsonbPGetDatum(delta->set[SCOPE_SESSION]);
-		args[8] = delta->remove[SCOPE_SESSION];
-	}
-	else
-		nulls[7] = nulls[8] = 'n';
-	if (ss_exec(Q_SESSION_UPDATE, args, nulls, false) != 1)
-		elog(ERROR, "session head vanished under the session lock");
+	if (delta != NULL && delta->touches[SCOPE_SESSION])
+		new_state = ss_apply_delta(ss_head_state(t, head->tuple),
+								   delta->set[SCOPE_SESSION],
+								   delta->remove[SCOPE_SESSION]);
+	ss_update_head(t, head->tuple, head, new_state);
 }
 
 /* Delete the messages and idempotency keys of session (user_id, sid). */

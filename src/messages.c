@@ -53,7 +53,7 @@ session_store_get_messages(PG_FUNCTION_ARGS)
 				 errmsg("argument \"max_count\" must not be negative")));
 
 	ss_spi_begin(&call);
-	if (!ss_read_head(&call, &key, true, &head))
+	if (!ss_read_head(&call, &key, false, &head))
 		ss_report_session_missing(&key);
 
 	args[0] = PointerGetDatum(key.user_id);
@@ -125,7 +125,7 @@ session_store_pop_message(PG_FUNCTION_ARGS)
 						  values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		/* last_seq stays: a popped number is never given out again */
-		ss_advance_head(&key, &head, head.last_seq, NULL);
+		ss_advance_head(&call, &head, head.last_seq, NULL);
 	}
 
 	ss_spi_end(&call);
@@ -160,7 +160,7 @@ RemoveMessages(FunctionCallInfo fcinfo, SsQuery q, int version_argno,
 	args[2] = Int64GetDatum(seq);
 	removed = ss_exec(q, args, NULL, false);
 	if (removed > 0)
-		ss_advance_head(&key, &head, head.last_seq, NULL);
+		ss_advance_head(&call, &head, head.last_seq, NULL);
 
 	ss_spi_end(&call);
 	ss_call_end(&call);

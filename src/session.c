@@ -284,7 +284,7 @@ session_store_fork_session(PG_FUNCTION_ARGS)
 
 	ss_spi_begin(&call);
 	ss_lock_two_sessions(&src, &dst);
-	if (!ss_read_head(&call, &src, false, &head))
+	if (!ss_read_head(&call, &src, true, &head))
 		ss_report_session_missing(&src);
 	CheckSessionIsNew(&dst);
 

@@ -8,6 +8,7 @@
  *	  state.c     state-delta routing (app:/user:/temp:) and the merged view
  *	  lock.c      the per-session advisory lock, in the extension's own space
  *	  store.c     SPI plumbing: prepared plans, owner switch, per-call memory
+ *	  direct.c    heap and index access for the hot path, without SPI
  *	  head.c      the session head: lock, read, version check, advance
  *	  session.c   create/get/delete/fork session, app and user state
  *	  append.c    append_messages
@@ -22,7 +23,10 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
 #include "executor/spi.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
 #include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -84,6 +88,7 @@ extern void ss_route_delta(Jsonb *delta, StateDelta *out);
 extern Jsonb *ss_empty_object(void);
 extern Jsonb *ss_merged_state(Jsonb *session_state, Jsonb *user_state,
 							  Jsonb *app_state);
+extern Jsonb *ss_apply_delta(Jsonb *state, Jsonb *set, Datum remove);
 extern void ss_apply_shared_deltas(const SessionKey *key,
 								   const StateDelta *delta);
 
@@ -96,15 +101,11 @@ extern void ss_unlock_session(const SessionKey *key);
 /* store.c */
 typedef enum SsQuery
 {
-	Q_SESSION_HEAD,
 	Q_SESSION_EXISTS,
 	Q_SESSION_INSERT,
 	Q_SESSION_READ,
 	Q_SESSION_DELETE,
-	Q_SESSION_UPDATE,
 	Q_SESSION_FORK,
-	Q_MESSAGE_INSERT_ONE,
-	Q_MESSAGE_INSERT_MANY,
 	Q_MESSAGE_DELETE_ALL,
 	Q_MESSAGE_DELETE_AFTER,
 	Q_MESSAGE_POP,
@@ -135,9 +136,27 @@ typedef enum SsQuery
 	NUM_QUERIES
 } SsQuery;
 
+/* direct.c: the tables the hot path reads and writes without SPI */
+typedef enum SsTableId
+{
+	SS_SESSIONS,
+	SS_MESSAGES,
+	SS_NUM_TABLES
+} SsTableId;
+
+typedef struct SsTable
+{
+	Relation	rel;			/* NULL until opened */
+	bool		for_write;
+	int			nindexes;
+	Relation   *indexes;		/* all of them for writes, the pkey for reads */
+	struct IndexInfo **infos;
+	Relation	pkey;
+} SsTable;
+
 /*
- * One SQL-callable invocation: its short-lived memory context and, while
- * SPI is connected, the caller's identity to restore.
+ * One SQL-callable invocation: its short-lived memory context, the tables
+ * it opened, and, while SPI is connected, the caller's identity to restore.
  */
 typedef struct SsCall
 {
@@ -146,6 +165,7 @@ typedef struct SsCall
 	Oid			save_userid;
 	int			save_sec_context;
 	bool		connected;
+	SsTable		tables[SS_NUM_TABLES];
 } SsCall;
 
 extern void ss_call_begin(SsCall *call);
@@ -168,16 +188,30 @@ typedef struct SessionHead
 	int64		version;
 	int64		last_seq;
 	TimestampTz update_time;
+	HeapTuple	tuple;			/* the sessions row as read */
 } SessionHead;
 
-extern bool ss_read_head(SsCall *call, const SessionKey *key, bool read_only,
+extern bool ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 						 SessionHead *head);
 extern void ss_lock_head(SsCall *call, const SessionKey *key, SessionHead *head);
 extern void ss_check_version(FunctionCallInfo fcinfo, int argno,
 							 const SessionKey *key, const SessionHead *head);
-extern void ss_advance_head(const SessionKey *key, SessionHead *head,
+extern void ss_advance_head(SsCall *call, SessionHead *head,
 							int64 new_last_seq, const StateDelta *delta);
 extern void ss_delete_session_contents(text *user_id, int64 sid);
+
+/* direct.c */
+extern SsTable *ss_table(SsCall *call, SsTableId which, bool for_write);
+extern void ss_table_close(SsTable *t);
+extern HeapTuple ss_fetch_head(SsTable *t, const SessionKey *key, Snapshot snap);
+extern void ss_head_from_tuple(SsTable *t, HeapTuple tuple, SessionHead *head);
+extern Jsonb *ss_head_state(SsTable *t, HeapTuple tuple);
+extern void ss_update_head(SsTable *t, HeapTuple oldtup, const SessionHead *head,
+						   Jsonb *new_state);
+extern Datum *ss_prepare_messages(Jsonb *messages, int n);
+extern void ss_insert_messages(SsTable *t, text *user_id, int64 sid,
+							   int64 first_seq, Datum *messages, int n,
+							   TimestampTz create_time);
 
 /* session.c: helpers shared with the other files */
 #define SS_SESSION_NATTS 8		/* columns of session_store.session */

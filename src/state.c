@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 
 typedef struct ScopePrefix
 {
@@ -181,6 +182,20 @@ ss_merged_state(Jsonb *session_state, Jsonb *user_state, Jsonb *app_state)
 	PushPrefixed(&ps, app_state, "app:");
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
+}
+
+/*
+ * The session state after a delta's session part: (state - remove) || set,
+ * the same operators the shared states' upserts use.
+ */
+Jsonb *
+ss_apply_delta(Jsonb *state, Jsonb *set, Datum remove)
+{
+	Datum		d;
+
+	d = DirectFunctionCall2(jsonb_delete_array, JsonbPGetDatum(state), remove);
+	d = DirectFunctionCall2(jsonb_concat, d, JsonbPGetDatum(set));
+	return DatumGetJsonbP(d);
 }
 
 /*

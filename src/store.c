@@ -62,11 +62,6 @@ typedef struct QueryDef
 #define KEY3 TEXTOID, TEXTOID, TEXTOID
 
 static const QueryDef query_defs[NUM_QUERIES] = {
-	[Q_SESSION_HEAD] = {
-		"SELECT sid, version, last_seq, update_time"
-		" FROM session_store.sessions WHERE" SESSION_KEY_QUAL,
-		3, {KEY3}
-	},
 	[Q_SESSION_EXISTS] = {
 		"SELECT 1 FROM session_store.sessions WHERE" SESSION_KEY_QUAL,
 		3, {KEY3}
@@ -110,31 +105,6 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
 		" RETURNING sid",
 		3, {KEY3}
-	},
-	[Q_SESSION_UPDATE] = {
-		"UPDATE session_store.sessions"
-		" SET version = $4, last_seq = $5, update_time = $6,"
-		"     state = CASE WHEN $7"
-		"             THEN (state OPERATOR(pg_catalog.-) $9)"
-		"                  OPERATOR(pg_catalog.||) $8"
-		"             ELSE state END"
-		" WHERE" SESSION_KEY_QUAL,
-		9, {KEY3, INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, JSONBOID,
-			TEXTARRAYOID}
-	},
-	[Q_MESSAGE_INSERT_ONE] = {
-		"INSERT INTO session_store.messages"
-		" (user_id, sid, seq, message, create_time)"
-		" VALUES ($1, $2, $3, $4, $5)",
-		5, {TEXTOID, INT8OID, INT8OID, JSONBOID, TIMESTAMPTZOID}
-	},
-	[Q_MESSAGE_INSERT_MANY] = {
-		"INSERT INTO session_store.messages"
-		" (user_id, sid, seq, message, create_time)"
-		" SELECT $1, $2, $3 OPERATOR(pg_catalog.+) e.ord, e.message, $5"
-		" FROM pg_catalog.jsonb_array_elements($4) WITH ORDINALITY"
-		"      AS e(message, ord)",
-		5, {TEXTOID, INT8OID, INT8OID, JSONBOID, TIMESTAMPTZOID}
 	},
 	[Q_MESSAGE_DELETE_ALL] = {
 		"DELETE FROM session_store.messages WHERE" MESSAGES_KEY_QUAL,
@@ -409,14 +379,17 @@ ss_call_begin(SsCall *call)
 										  "session_store call",
 										  ALLOCSET_SMALL_SIZES);
 	call->connected = false;
+	memset(call->tables, 0, sizeof(call->tables));
 	MemoryContextSwitchTo(call->callcxt);
 }
 
-/* Leave the per-call context and free everything allocated in it. */
+/* Close the call's tables, leave its context and free its memory. */
 void
 ss_call_end(SsCall *call)
 {
 	Assert(!call->connected);
+	for (int i = 0; i < SS_NUM_TABLES; i++)
+		ss_table_close(&call->tables[i]);
 	MemoryContextSwitchTo(call->oldcxt);
 	MemoryContextDelete(call->callcxt);
 }

@@ -1,0 +1,331 @@
+#!/usr/bin/python3
+"""session_store benchmark: session_store against the floors, a hand-written
+PL/pgSQL implementation and the patterns from the field.
+
+Runs inside a throwaway cluster (bench/run.sh starts it).  Every workload runs
+its variants in alternating rounds (A B C A B C ...), each round a pgbench run
+of the same length, so that drift on a shared machine hits every variant alike;
+the table shows the median of the rounds and each variant's ratio to
+session_store.
+
+  bench/bench.py [--rounds N] [--seconds S] [--only NAME ...]
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DB = "session_store_bench"
+MSG = {"role": "user", "content": "Find me a flight to Lisbon on the 3rd of May, morning if possible."}
+
+
+def psql(sql, db=DB, value=False):
+    out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    return out if value else None
+
+
+def psql_file(path, db=DB):
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", path],
+                   check=True, capture_output=True, text=True)
+
+
+def msgs(n):
+    return json.dumps([MSG] * n)
+
+
+def unrolled_retry(attempt_sql, tries=10):
+    """pgbench script text: attempt_sql (which \\gsets ok) retried while ok = 0."""
+    text = attempt_sql
+    for _ in range(tries - 1):
+        text += "\\if :ok = 0\n" + attempt_sql
+    text += "\\if :ok = 0\nSELECT nextval('bench.errors');\n\\endif\n"
+    text += "\\endif\n" * (tries - 1)
+    return text
+
+
+class Variant:
+    def __init__(self, name, script, per_call=1, counted=False, vars=None, reference=False):
+        self.name = name
+        self.script = script
+        self.per_call = per_call        # messages per call, for msgs/s
+        self.counted = counted          # reads bench.retries / bench.errors
+        self.vars = vars or {}
+        self.reference = reference      # the session_store variant
+        self.rounds = []
+
+
+class Workload:
+    def __init__(self, key, title, clients, variants, setup=None, targets=(), latency=False):
+        self.key = key
+        self.title = title
+        self.clients = clients
+        self.variants = variants
+        self.setup = setup
+        self.targets = targets          # (description, numerator name, denominator name, bound)
+        self.latency = latency          # a read workload: compare latencies
+
+
+def pgbench(script, clients, seconds, variables):
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+        path = f.name
+    cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 4)),
+           "-T", str(seconds), "-f", path, DB]
+    for k, v in variables.items():
+        cmd[1:1] = ["-D", f"{k}={v}"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    os.unlink(path)
+    out = p.stdout + p.stderr
+    tps = re.search(r"^tps = ([0-9.]+)", out, re.M)
+    lat = re.search(r"^latency average = ([0-9.]+) ms", out, re.M)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    aborted = p.returncode != 0
+    if tps is None or lat is None:
+        sys.exit(f"pgbench failed:\n{' '.join(cmd)}\n{out}")
+    return {"tps": float(tps.group(1)), "lat": float(lat.group(1)),
+            "failed": int(failed.group(1)) if failed else 0, "aborted": aborted,
+            "log": out if aborted else ""}
+
+
+def counters():
+    r = psql("SELECT (SELECT last_value - 1 + is_called::int FROM bench.retries),"
+             "       (SELECT last_value - 1 + is_called::int FROM bench.errors)", value=True)
+    a, b = r.split("|")
+    return int(a), int(b)
+
+
+def reset_counters():
+    psql("SELECT setval('bench.retries', 1, false), setval('bench.errors', 1, false)")
+
+
+def run(workload, rounds, seconds):
+    print(f"\n{workload.title}", flush=True)
+    if workload.setup:
+        workload.setup()
+    for r in range(rounds):
+        for v in workload.variants:
+            variables = {k: (val(r) if callable(val) else val) for k, val in v.vars.items()}
+            reset_counters()
+            res = pgbench(v.script, workload.clients, seconds, variables)
+            res["retries"], res["errors"] = counters()
+            v.rounds.append(res)
+            print(f"  round {r + 1}: {v.name:<34} {res['tps']:>10.0f} calls/s {res['lat']:>8.2f} ms"
+                  + (f"  retries {res['retries']} errors {res['errors']}" if v.counted else "")
+                  + ("  CLIENT ABORTED" if res["aborted"] else ""), flush=True)
+
+
+def median(v, key):
+    return statistics.median(r[key] for r in v.rounds)
+
+
+def report(workloads, header):
+    lines = [header]
+    for w in workloads:
+        if not w.variants[0].rounds:
+            continue
+        ref = next(v for v in w.variants if v.reference)
+        lines.append("")
+        lines.append(w.title)
+        if w.latency:
+            lines.append(f"  {'variant':<36}{'calls/s':>10}{'latency ms':>12}{'latency vs first':>18}")
+            base = median(w.variants[0], "lat")
+            for v in w.variants:
+                lines.append(f"  {v.name:<36}{median(v, 'tps'):>10,.0f}{median(v, 'lat'):>12.3f}"
+                             f"{median(v, 'lat') / base:>17.2f}x")
+        else:
+            lines.append(f"  {'variant':<36}{'calls/s':>10}{'msgs/s':>10}{'latency ms':>12}"
+                         f"{'vs session_store':>18}{'retries':>9}{'errors':>8}")
+            for v in w.variants:
+                tps = median(v, "tps")
+                retries = sum(r["retries"] for r in v.rounds) if v.counted else "-"
+                errors = (sum(r["errors"] + r["failed"] for r in v.rounds) +
+                          sum(1 for r in v.rounds if r["aborted"]))
+                lines.append(f"  {v.name:<36}{tps:>10,.0f}{tps * v.per_call:>10,.0f}"
+                             f"{median(v, 'lat'):>12.2f}{tps / median(ref, 'tps'):>17.2f}x"
+                             f"{retries:>9}{errors:>8}")
+        for desc, num, den, bound in w.targets:
+            a = next(v for v in w.variants if v.name == num)
+            b = next(v for v in w.variants if v.name == den)
+            if w.latency:
+                ratio = median(a, "lat") / median(b, "lat")
+                ok = ratio <= bound
+            else:
+                ratio = median(a, "tps") / median(b, "tps")
+                ok = ratio >= bound
+            lines.append(f"  target: {desc}: {ratio:.2f} ({'met' if ok else 'MISSED'})")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
+    ap.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)))
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--label", default="")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    with subprocess.Popen(["psql", "-X", "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)',
+                           "-c", f'CREATE DATABASE "{DB}"'], stdout=subprocess.DEVNULL) as p:
+        p.wait()
+    psql_file(os.path.join(HERE, "setup.sql"))
+    psql_file(os.path.join(HERE, "plpgsql_store.sql"))
+    settings = psql("SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings "
+                    "WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')",
+                    value=True)
+    version = psql("SHOW server_version", value=True)
+
+    def create_own(n):
+        def f():
+            for i in range(n):          # pgbench client_id is 0-based
+                psql(f"SELECT session_store.create_session('bench', 'own-{i}', NULL, 's');"
+                     f"SELECT plpgsql_store.create_session('bench', 'own-{i}', NULL, 's')")
+        return f
+
+    def create_hot():
+        psql("SELECT session_store.create_session('bench', 'hot', NULL, 's');"
+             "SELECT plpgsql_store.create_session('bench', 'hot', NULL, 's')")
+
+    def load_reads():
+        # one session of 1,000,000 messages and one of 1,000; an app of
+        # 1,000,000 sessions and one of 1,000 (loaded directly: setup only)
+        psql("""
+            SELECT session_store.create_session('bench', 'reader', NULL, 'big');
+            SELECT session_store.create_session('bench', 'reader', NULL, 'small');
+            INSERT INTO session_store.messages
+            SELECT 'reader', s.sid, i, jsonb_build_object('role', 'user', 'content', 'message ' || i), now()
+            FROM session_store.sessions s, generate_series(1, CASE s.session_id WHEN 'big' THEN 1000000 ELSE 1000 END) i
+            WHERE s.app_name = 'bench' AND s.user_id = 'reader';
+            UPDATE session_store.sessions SET last_seq = CASE session_id WHEN 'big' THEN 1000000 ELSE 1000 END
+            WHERE app_name = 'bench' AND user_id = 'reader';
+            INSERT INTO session_store.sessions
+            SELECT app, 'u' || (i % 5000), 's' || i, nextval('session_store.session_sid_seq'), '{}', 0, 0,
+                   now() - interval '30 days', now() - i * interval '1 second'
+            FROM (VALUES ('list-small', 1000), ('list-big', 1000000)) a(app, n), generate_series(1, n) i;
+            VACUUM ANALYZE session_store.sessions;
+            VACUUM ANALYZE session_store.messages;
+        """)
+
+    m1, m10, m50 = msgs(1), msgs(10), msgs(50)
+    obj = json.dumps(MSG)
+    base = lambda r: (r + 1) * 10 ** 12          # floor seqs: a fresh range per round
+
+    ss = "SELECT 1 FROM session_store.append_messages('bench', {user}, 's', :m);\n"
+    pl = "SELECT 1 FROM plpgsql_store.append_messages('bench', {user}, 's', :m);\n"
+    naive_append = unrolled_retry(
+        "SELECT coalesce(max(seq), 0) + 1 AS seq FROM naive.messages WHERE session_key = {key} \\gset\n"
+        "SELECT bench.naive_insert({key}, :seq, :o) AS ok \\gset\n")
+    own_user = "'own-' || :client_id"
+
+    workloads = [
+        Workload("own", "own-session appends: 1 message per call, 8 clients, each on its own session",
+                 8, [
+                     Variant("session_store", ss.format(user=own_user), vars={"m": m1}, reference=True),
+                     Variant("floor: bare INSERT",
+                             "\\set seq :seq + 1\n"
+                             "INSERT INTO bench.floor_messages VALUES ('own-' || :client_id, :client_id, :seq, :o, now());\n",
+                             vars={"o": obj, "seq": base}),
+                     Variant("hand-written PL/pgSQL", pl.format(user=own_user), vars={"m": m1}),
+                     Variant("field: client max(seq)+1, retry", naive_append.format(key="'own-' || :client_id"),
+                             counted=True, vars={"o": obj}),
+                 ], setup=create_own(8),
+                 targets=[("session_store >= 0.85x floor", "session_store", "floor: bare INSERT", 0.85)]),
+        Workload("hot", "hot session: 1 message per call, 16 clients on one session",
+                 16, [
+                     Variant("session_store", ss.format(user="'hot'"), vars={"m": m1}, reference=True),
+                     Variant("floor: counter row + INSERT",
+                             "WITH c AS (UPDATE bench.hot_counter SET n = n + 1 WHERE id = 1 RETURNING n)\n"
+                             "INSERT INTO bench.floor_messages SELECT 'hot', 0, n, :o, now() FROM c;\n",
+                             vars={"o": obj}),
+                     Variant("hand-written PL/pgSQL", pl.format(user="'hot'"), vars={"m": m1}),
+                     Variant("field: client max(seq)+1, retry", naive_append.format(key="'hot'"),
+                             counted=True, vars={"o": obj}),
+                 ], setup=create_hot,
+                 targets=[("session_store >= 0.9x hot-session floor", "session_store",
+                           "floor: counter row + INSERT", 0.9),
+                          ("session_store >= PL/pgSQL", "session_store", "hand-written PL/pgSQL", 1.0)]),
+    ]
+    for n, m in ((10, m10), (50, m50)):
+        workloads.append(Workload(
+            f"batch{n}", f"hot session: batches of {n} messages, 16 clients on one session", 16, [
+                Variant("session_store", ss.format(user="'hot'"), per_call=n, vars={"m": m}, reference=True),
+                Variant("floor: counter row + INSERT",
+                        f"WITH c AS (UPDATE bench.hot_counter SET n = n + {n} WHERE id = 1 RETURNING n)\n"
+                        f"INSERT INTO bench.floor_messages SELECT 'hot', 0, n - {n} + i, :o, now() "
+                        f"FROM c, generate_series(1, {n}) i;\n",
+                        per_call=n, vars={"o": obj}),
+                Variant("hand-written PL/pgSQL", pl.format(user="'hot'"), per_call=n, vars={"m": m}),
+            ], setup=create_hot if n == 10 else None,
+            targets=[(f"session_store >= 0.9x hot-session floor", "session_store",
+                      "floor: counter row + INSERT", 0.9),
+                     ("session_store >= PL/pgSQL", "session_store", "hand-written PL/pgSQL", 1.0)]))
+    state = json.dumps({"app:model": "m-large", "user:lang": "pt", "goal": "trip"})
+    workloads += [
+        Workload("create", "create_session storm: 32 clients, a fresh app every 100 ms, 50 users each, "
+                 "with app: and user: state",
+                 32, [
+                     Variant("session_store",
+                             "\\set u random(1, 50)\n"
+                             "SELECT 1 FROM session_store.create_session(bench.storm_app(), 'u' || :u, :st);\n",
+                             vars={"st": state}, reference=True),
+                     Variant("hand-written PL/pgSQL",
+                             "\\set u random(1, 50)\n"
+                             "SELECT 1 FROM plpgsql_store.create_session(bench.storm_app(), 'u' || :u, :st);\n",
+                             vars={"st": state}),
+                     Variant("field: SELECT-then-INSERT, retry",
+                             "\\set u random(1, 50)\nSELECT bench.storm_app() AS app \\gset\n" +
+                             unrolled_retry("SELECT bench.naive_create(:app, 'u' || :u) AS ok \\gset\n"),
+                             counted=True),
+                 ]),
+        Workload("messages", "get_messages, the latest 20, 4 clients: a session of 1,000 messages "
+                 "vs one of 1,000,000", 4, [
+                     Variant("session of 1,000", "SELECT count(*) FROM session_store.get_messages("
+                             "'bench', 'reader', 'small', 20);\n", reference=True),
+                     Variant("session of 1,000,000", "SELECT count(*) FROM session_store.get_messages("
+                             "'bench', 'reader', 'big', 20);\n"),
+                 ], setup=load_reads, latency=True,
+                 targets=[("latency at 1,000,000 <= 1.5x latency at 1,000", "session of 1,000,000",
+                           "session of 1,000", 1.5)]),
+        Workload("list", "list_sessions, a page of 20 after a token, 4 clients: an app of 1,000 sessions "
+                 "vs one of 1,000,000", 4, [
+                     Variant("app of 1,000", "SELECT count(*) FROM session_store.list_sessions("
+                             "'list-small', NULL, 20, :tok);\n", vars={"tok": lambda r: TOKENS["small"]},
+                             reference=True),
+                     Variant("app of 1,000,000", "SELECT count(*) FROM session_store.list_sessions("
+                             "'list-big', NULL, 20, :tok);\n", vars={"tok": lambda r: TOKENS["big"]}),
+                 ], setup=lambda: TOKENS.update(
+                     small=psql("SELECT next_page_token FROM session_store.list_sessions('list-small', NULL, 500) "
+                                "OFFSET 499", value=True),
+                     big=psql("SELECT next_page_token FROM session_store.list_sessions('list-big', NULL, 10000) "
+                              "OFFSET 9999", value=True)),
+                 latency=True,
+                 targets=[("latency at 1,000,000 <= 1.5x latency at 1,000", "app of 1,000,000",
+                           "app of 1,000", 1.5)]),
+    ]
+    if args.only:
+        workloads = [w for w in workloads if w.key in args.only]
+        if any(w.key in ("list",) for w in workloads) and not any(w.key == "messages" for w in workloads):
+            load_reads()
+
+    header = (f"session_store benchmark {args.label}\nPostgreSQL {version}; {settings}\n"
+              f"{args.rounds} alternating rounds of {args.seconds} s per variant; medians of the rounds")
+    print(header, flush=True)
+    for w in workloads:
+        run(w, args.rounds, args.seconds)
+    table = report(workloads, header)
+    print("\n" + "=" * 100 + "\n" + table + "\n" + "=" * 100)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n")
+
+
+TOKENS = {}
+
+if __name__ == "__main__":
+    main()

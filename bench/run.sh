@@ -1,0 +1,22 @@
+#!/bin/bash
+# make bench: the benchmark on throwaway clusters, once with the durability
+# a production server has (fsync and synchronous_commit on) and once
+# CPU-bound (fsync off, pg_virtualenv's default), each result table printed
+# and saved under bench/results/.
+#
+#   BENCH_ROUNDS=3 BENCH_SECONDS=10 bench/run.sh [durable|cpu] [--only own hot ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/env.sh
+modes=(durable cpu)
+if [ $# -gt 0 ] && { [ "$1" = durable ] || [ "$1" = cpu ]; }; then modes=("$1"); shift; fi
+mkdir -p bench/results
+for mode in "${modes[@]}"; do
+	case $mode in
+		durable) opts=(-o fsync=on -o synchronous_commit=on) ;;
+		cpu) opts=(-o fsync=off) ;;
+	esac
+	pg_virtualenv -t -v "$PG_MAJOR" -i "--encoding=UTF8 --locale=C.UTF-8" \
+		-o max_connections=200 -o shared_buffers=512MB "${opts[@]}" \
+		"$PYTHON" bench/bench.py --label "($mode)" --out "bench/results/$mode.txt" "$@"
+done
