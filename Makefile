@@ -3,6 +3,8 @@
 #   make demo     install what is missing, build, install, run the demo on a
 #                 throwaway cluster
 #   make test     install what is missing, build, install, run every suite
+#   make bench    the benchmark (long), on throwaway clusters
+#   make test-mutations   builds with a mechanism compiled out must fail the tests
 #
 # Both need root (or sudo) for the package and extension installs.
 
@@ -46,7 +48,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h
 
-.PHONY: deps test demo
+.PHONY: deps test demo bench test-mutations
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -60,3 +62,13 @@ demo: deps
 	$(MAKE) all
 	$(MAKE) install
 	PG_MAJOR=$(PG_MAJOR) bash demo/run.sh
+
+# the benchmark (long; not part of make test)
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) bash bench/run.sh
+
+# the tests can fail: builds with a mechanism compiled out must fail them
+test-mutations: deps
+	PG_MAJOR=$(PG_MAJOR) bash test/mutations.sh
