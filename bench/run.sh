@@ -5,6 +5,9 @@
 # and saved under bench/results/.
 #
 #   BENCH_ROUNDS=3 BENCH_SECONDS=10 bench/run.sh [durable|cpu] [--only own hot ...]
+#
+# SS_DESTDIR=dir: load the extension from a "make install DESTDIR=dir" tree
+# (Debian's extension_destdir) instead of the installed one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/env.sh
@@ -18,5 +21,6 @@ for mode in "${modes[@]}"; do
 	esac
 	pg_virtualenv -t -v "$PG_MAJOR" -i "--encoding=UTF8 --locale=C.UTF-8" \
 		-o max_connections=200 -o shared_buffers=512MB "${opts[@]}" \
+		${SS_DESTDIR:+-o extension_destdir=$SS_DESTDIR} \
 		"$PYTHON" bench/bench.py --label "($mode)" --out "bench/results/$mode.txt" "$@"
 done
