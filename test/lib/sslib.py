@@ -86,3 +86,11 @@ def sqlstate(exc):
 
 def env_int(name, default):
     return int(os.environ.get(name, default))
+
+
+def server_identity(conn):
+    """(backend pid, postmaster start time) of conn.  The start time changes
+    only when the postmaster itself restarts; after a backend crash the
+    postmaster reinitializes and keeps it, so a crash shows as the broken
+    connection (and a new pid on a new one)."""
+    return tuple(conn.execute("SELECT pg_backend_pid(), pg_postmaster_start_time()").fetchone())
