@@ -24,12 +24,18 @@ SELECT first_seq FROM session_store.append_messages('app', 'u', 'log',
     '[{"content": "naïve café ☕ \"quoted\" \\ back", "nested": {"a": {"b": [null, true, 1.5e3]}}}]');
 SELECT message FROM session_store.get_messages('app', 'u', 'log', 1);
 
--- update_time is set by every call and never goes back
-SELECT count(*) AS calls, bool_and(t >= prev) AS monotonic
-FROM (SELECT update_time AS t, lag(update_time) OVER () AS prev
-      FROM generate_series(1, 20),
-           LATERAL session_store.append_messages('app', 'u', 'log', '[]')) x
+-- update_time is set by every call and never goes back; several calls in
+-- one statement each see the one before (the argument depends on g, so the
+-- function really runs once per row)
+SELECT count(*) AS calls, count(DISTINCT version) AS versions, bool_and(t >= prev) AS monotonic
+FROM (SELECT a.version, a.update_time AS t, lag(a.update_time) OVER (ORDER BY g) AS prev
+      FROM generate_series(1, 20) g,
+           LATERAL session_store.append_messages('app', 'u', 'log', '[]', jsonb_build_object('g', g)) a) x
 WHERE prev IS NOT NULL;
+SELECT array_agg(a.first_seq ORDER BY g) AS firsts, array_agg(a.version ORDER BY g) AS versions
+FROM generate_series(1, 3) g,
+     LATERAL session_store.append_messages('app', 'u', 'log', jsonb_build_array(jsonb_build_object('g', g))) a;
+SELECT state->'g' AS last_delta FROM session_store.get_session('app', 'u', 'log');
 SELECT update_time >= create_time AS later_than_create
 FROM session_store.get_session('app', 'u', 'log');
 

@@ -57,6 +57,20 @@ SELECT version, last_seq FROM session_store.get_session('t', 'u', 'empty');
 -- ... but expected_version is still checked
 SELECT test.try($$SELECT * FROM session_store.pop_message('t', 'u', 'empty', 3)$$);
 
+-- several calls in one statement: each sees what the one before did (the
+-- arguments depend on g, so each row really calls the function)
+SELECT first_seq FROM session_store.append_messages('t', 'u', 's', '[{"a": 4}, {"a": 5}]');
+SELECT array_agg(p.seq ORDER BY g) FROM generate_series(1, 3) g,
+     LATERAL session_store.pop_message('t', 'u', 's', CASE WHEN g > 0 THEN NULL::bigint END) p;
+SELECT first_seq FROM session_store.append_messages('t', 'u', 's', '[{"a": 4}, {"a": 5}, {"a": 6}]');
+SELECT array_agg(r ORDER BY g) FROM generate_series(1, 3) g,
+     LATERAL session_store.rewind_session('t', 'u', 's', 18 - g) r;
+SELECT array_agg(x.first_seq ORDER BY g) AS firsts FROM generate_series(1, 2) g,
+     LATERAL session_store.append_messages('t', 'u', 's', jsonb_build_array(jsonb_build_object('g', g))) x;
+SELECT array_agg(c ORDER BY g) FROM generate_series(1, 2) g,
+     LATERAL session_store.clear_session('t', 'u', 's', CASE WHEN g > 0 THEN NULL::bigint END) c;
+SELECT version, last_seq FROM session_store.get_session('t', 'u', 's');
+
 -- pop until empty
 SELECT last_seq FROM session_store.append_messages('t', 'u', 'empty', '[{"n": 1}, {"n": 2}]');
 SELECT seq FROM session_store.pop_message('t', 'u', 'empty');

@@ -41,8 +41,9 @@
  * one, and SnapshotSelf also sees what earlier calls of this transaction
  * (even of this statement) wrote, without taking a snapshot.  Under
  * REPEATABLE READ and SERIALIZABLE the read stays on the transaction's
- * snapshot (after a command counter increment for our own earlier writes):
- * a head changed since then makes the update fail with 40001.
+ * snapshot: a head changed since then makes the update fail with 40001.
+ * Either way the command counter is advanced first, so that our own
+ * earlier writes are visible and can be updated.
  * Otherwise (a reader) it runs on the caller's snapshot, like any read.
  */
 bool
@@ -56,13 +57,19 @@ ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 
 	if (!for_update)
 		snap = RegisterSnapshot(GetActiveSnapshot());
-	else if (IsolationUsesXactSnapshot())
-	{
-		CommandCounterIncrement();
-		snap = RegisterSnapshot(GetTransactionSnapshot());
-	}
 	else
-		snap = SnapshotSelf;
+	{
+		/*
+		 * A new command id: an earlier call of this same statement may have
+		 * written the head, and heap_update cannot change a row that was
+		 * created by the command updating it.
+		 */
+		CommandCounterIncrement();
+		if (IsolationUsesXactSnapshot())
+			snap = RegisterSnapshot(GetTransactionSnapshot());
+		else
+			snap = SnapshotSelf;
+	}
 	old = MemoryContextSwitchTo(call->callcxt);	/* outlives SPI memory */
 	tuple = ss_fetch_head(t, key, snap);
 	MemoryContextSwitchTo(old);
