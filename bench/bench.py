@@ -181,16 +181,20 @@ def main():
                     value=True)
     version = psql("SHOW server_version", value=True)
 
+    def create_sessions(users):
+        # idempotent: a workload run alone (--only) creates what it needs
+        for u in users:
+            psql(f"SELECT session_store.create_session('bench', '{u}', NULL, 's') "
+                 f"WHERE NOT EXISTS (SELECT FROM session_store.get_session('bench', '{u}', 's'));"
+                 f"SELECT plpgsql_store.create_session('bench', '{u}', NULL, 's') "
+                 f"WHERE NOT EXISTS (SELECT FROM plpgsql_store.sessions "
+                 f"WHERE app_name = 'bench' AND user_id = '{u}' AND session_id = 's')")
+
     def create_own(n):
-        def f():
-            for i in range(n):          # pgbench client_id is 0-based
-                psql(f"SELECT session_store.create_session('bench', 'own-{i}', NULL, 's');"
-                     f"SELECT plpgsql_store.create_session('bench', 'own-{i}', NULL, 's')")
-        return f
+        return lambda: create_sessions([f"own-{i}" for i in range(n)])   # client_id is 0-based
 
     def create_hot():
-        psql("SELECT session_store.create_session('bench', 'hot', NULL, 's');"
-             "SELECT plpgsql_store.create_session('bench', 'hot', NULL, 's')")
+        create_sessions(["hot"])
 
     def load_reads():
         # one session of 1,000,000 messages and one of 1,000; an app of
@@ -208,9 +212,9 @@ def main():
             SELECT app, 'u' || (i % 5000), 's' || i, nextval('session_store.session_sid_seq'), '{}', 0, 0,
                    now() - interval '30 days', now() - i * interval '1 second'
             FROM (VALUES ('list-small', 1000), ('list-big', 1000000)) a(app, n), generate_series(1, n) i;
-            VACUUM ANALYZE session_store.sessions;
-            VACUUM ANALYZE session_store.messages;
         """)
+        psql("VACUUM ANALYZE session_store.sessions")
+        psql("VACUUM ANALYZE session_store.messages")
 
     m1, m10, m50 = msgs(1), msgs(10), msgs(50)
     obj = json.dumps(MSG)
@@ -261,28 +265,35 @@ def main():
                         f"FROM c, generate_series(1, {n}) i;\n",
                         per_call=n, vars={"o": obj}),
                 Variant("hand-written PL/pgSQL", pl.format(user="'hot'"), per_call=n, vars={"m": m}),
-            ], setup=create_hot if n == 10 else None,
+            ], setup=create_hot,
             targets=[(f"session_store >= 0.9x hot-session floor", "session_store",
                       "floor: counter row + INSERT", 0.9),
                      ("session_store >= PL/pgSQL", "session_store", "hand-written PL/pgSQL", 1.0)]))
-    state = json.dumps({"app:model": "m-large", "user:lang": "pt", "goal": "trip"})
+    own_state = json.dumps({"goal": "trip", "step": 1})
+    shared_state = json.dumps({"app:model": "m-large", "user:lang": "pt", "goal": "trip"})
+
+    def storm(key, title, st):
+        return Workload(key, title, 32, [
+            Variant("session_store",
+                    "\\set u random(1, 50)\n"
+                    "SELECT 1 FROM session_store.create_session(bench.storm_app(), 'u' || :u, :st);\n",
+                    vars={"st": st}, reference=True),
+            Variant("hand-written PL/pgSQL",
+                    "\\set u random(1, 50)\n"
+                    "SELECT 1 FROM plpgsql_store.create_session(bench.storm_app(), 'u' || :u, :st);\n",
+                    vars={"st": st}),
+            Variant("field: SELECT-then-INSERT, retry",
+                    "\\set u random(1, 50)\nSELECT bench.storm_app() AS app \\gset\n" +
+                    unrolled_retry("SELECT bench.naive_create(:app, 'u' || :u) AS ok \\gset\n"),
+                    counted=True),
+        ])
+
     workloads += [
-        Workload("create", "create_session storm: 32 clients, a fresh app every 100 ms, 50 users each, "
-                 "with app: and user: state",
-                 32, [
-                     Variant("session_store",
-                             "\\set u random(1, 50)\n"
-                             "SELECT 1 FROM session_store.create_session(bench.storm_app(), 'u' || :u, :st);\n",
-                             vars={"st": state}, reference=True),
-                     Variant("hand-written PL/pgSQL",
-                             "\\set u random(1, 50)\n"
-                             "SELECT 1 FROM plpgsql_store.create_session(bench.storm_app(), 'u' || :u, :st);\n",
-                             vars={"st": state}),
-                     Variant("field: SELECT-then-INSERT, retry",
-                             "\\set u random(1, 50)\nSELECT bench.storm_app() AS app \\gset\n" +
-                             unrolled_retry("SELECT bench.naive_create(:app, 'u' || :u) AS ok \\gset\n"),
-                             counted=True),
-                 ]),
+        storm("create", "create_session storm: 32 clients, a fresh app every 100 ms, 50 users each; "
+              "session state only", own_state),
+        storm("create-shared", "create_session storm as above, each create also setting an app: and a "
+              "user: key (merged into the one app-state row: no delta lost, so serialized on it)",
+              shared_state),
         Workload("messages", "get_messages, the latest 20, 4 clients: a session of 1,000 messages "
                  "vs one of 1,000,000", 4, [
                      Variant("session of 1,000", "SELECT count(*) FROM session_store.get_messages("

@@ -20,7 +20,8 @@ for mode in "${modes[@]}"; do
 		cpu) opts=(-o fsync=off) ;;
 	esac
 	pg_virtualenv -t -v "$PG_MAJOR" -i "--encoding=UTF8 --locale=C.UTF-8" \
-		-o max_connections=200 -o shared_buffers=512MB "${opts[@]}" \
+		-o max_connections=200 -o shared_buffers=512MB -o max_wal_size=8GB \
+		-o checkpoint_timeout=30min "${opts[@]}" \
 		${SS_DESTDIR:+-o extension_destdir=$SS_DESTDIR} \
 		"$PYTHON" bench/bench.py --label "($mode)" --out "bench/results/$mode.txt" "$@"
 done
