@@ -118,6 +118,9 @@ def run(workload, rounds, seconds):
             print(f"  round {r + 1}: {v.name:<34} {res['tps']:>10.0f} calls/s {res['lat']:>8.2f} ms"
                   + (f"  retries {res['retries']} errors {res['errors']}" if v.counted else "")
                   + ("  CLIENT ABORTED" if res["aborted"] else ""), flush=True)
+            for line in res["log"].splitlines():
+                if "aborted" in line or "ERROR" in line:
+                    print(f"    {line}", flush=True)
 
 
 def median(v, key):

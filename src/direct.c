@@ -153,6 +153,7 @@ ss_table(SsCall *call, SsTableId which, bool for_write)
 	MemoryContext old;
 	List	   *indexes;
 	ListCell   *lc;
+	Oid			pkoid;
 	int			i = 0;
 
 	if (t->rel != NULL && (t->for_write || !for_write))
@@ -171,6 +172,12 @@ ss_table(SsCall *call, SsTableId which, bool for_write)
 	CheckTableShape(t->rel, which);
 	t->for_write = for_write;
 	indexes = RelationGetIndexList(t->rel);
+	/*
+	 * Taken now: each index_open below may process invalidations and
+	 * rebuild t->rel's cache entry, which forgets rd_pkindex until the
+	 * index list is read again.
+	 */
+	pkoid = RelationGetPrimaryKeyIndex(t->rel);
 	t->indexes = palloc0(sizeof(Relation) * Max(list_length(indexes), 1));
 	t->infos = palloc0(sizeof(IndexInfo *) * Max(list_length(indexes), 1));
 	t->pkey = NULL;
@@ -180,7 +187,7 @@ ss_table(SsCall *call, SsTableId which, bool for_write)
 		Relation	index;
 		IndexInfo  *info;
 
-		if (!for_write && indexoid != t->rel->rd_pkindex)
+		if (!for_write && indexoid != pkoid)
 			continue;
 		index = index_open(indexoid, mode);
 		info = BuildIndexInfo(index);
@@ -191,7 +198,7 @@ ss_table(SsCall *call, SsTableId which, bool for_write)
 					 errmsg("index \"%s\" on session_store.%s is not supported",
 							RelationGetRelationName(index), table_defs[which].name),
 					 errdetail("Only immediate indexes on plain columns can be added to the extension's tables.")));
-		if (indexoid == t->rel->rd_pkindex)
+		if (indexoid == pkoid)
 			t->pkey = index;
 		t->indexes[i] = index;
 		t->infos[i] = info;
