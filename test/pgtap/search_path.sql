@@ -380,6 +380,39 @@ AS $f$BEGIN RAISE EXCEPTION 'hijacked: %', what; END$f$;
 CREATE FUNCTION evil.hj_trigger() RETURNS trigger LANGUAGE plpgsql
 AS $f$BEGIN RAISE EXCEPTION 'hijacked: %', TG_ARGV[0]; END$f$;
 
+-- Relations and types named like the extension's, planted in schema nsp:
+-- views over a set-returning function that raises (no qualifier can let the
+-- planner skip it), with INSTEAD OF triggers that raise when written, and
+-- domains whose check raises.  Their probes go into traps for phase p.
+CREATE FUNCTION pg_temp.plant_name_traps(nsp text, p text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog AS $fn$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states']
+    LOOP
+        EXECUTE format('CREATE VIEW %I.%I AS SELECT * FROM evil.%I(%L)',
+                       nsp, t, 'hj_rows_' || t, 'view ' || nsp || '.' || t);
+        EXECUTE format('CREATE TRIGGER hijack INSTEAD OF INSERT OR UPDATE OR DELETE ON %I.%I '
+                       'FOR EACH ROW EXECUTE FUNCTION evil.hj_trigger(%L)',
+                       nsp, t, 'view ' || nsp || '.' || t);
+        INSERT INTO pg_temp.traps VALUES
+            (p, format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %I', t),
+             'hijacked: view ' || nsp || '.' || t),
+            (p, format('INSERT INTO %I SELECT (NULL::session_store.%I).* RETURNING NULL::pg_catalog.jsonb', t, t),
+             'hijacked: view ' || nsp || '.' || t);
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['text', 'jsonb', 'int8', 'int4', 'timestamptz', 'regclass',
+                             'interval', 'bool', 'uuid']
+    LOOP
+        EXECUTE format('CREATE DOMAIN %I.%I AS pg_catalog.%I CHECK (evil.hj_bool(%L))',
+                       nsp, t, t, 'domain ' || nsp || '.' || t);
+        INSERT INTO pg_temp.traps VALUES
+            (p, format('SELECT pg_catalog.to_jsonb(NULL::%I)', t), 'hijacked: domain ' || nsp || '.' || t);
+    END LOOP;
+END
+$fn$;
+
 DO $plant$
 DECLARE
     r record;
@@ -496,34 +529,14 @@ BEGIN
                                           format('hijacked: aggregate %s(%s)', r.name, r.arg));
     END LOOP;
 
-    -- relations named like the extension's: views over a set-returning
-    -- function that raises (no qualifier can let the planner skip it), with
-    -- INSTEAD OF triggers that raise when written
+    -- the rows behind the views named like the extension's tables
     FOREACH fn IN ARRAY ARRAY['sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states']
     LOOP
         EXECUTE format('CREATE FUNCTION evil.%I(what text) RETURNS SETOF session_store.%I '
                        'LANGUAGE plpgsql AS %L', 'hj_rows_' || fn, fn,
                        'BEGIN RAISE EXCEPTION ''hijacked: %'', what; END');
-        EXECUTE format('CREATE VIEW evil.%I AS SELECT * FROM evil.%I(%L)',
-                       fn, 'hj_rows_' || fn, 'view evil.' || fn);
-        EXECUTE format('CREATE TRIGGER hijack INSTEAD OF INSERT OR UPDATE OR DELETE ON evil.%I '
-                       'FOR EACH ROW EXECUTE FUNCTION evil.hj_trigger(%L)', fn, 'view evil.' || fn);
-        INSERT INTO pg_temp.traps VALUES
-            ('p1', format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %I', fn),
-             'hijacked: view evil.' || fn),
-            ('p1', format('INSERT INTO %I SELECT (NULL::session_store.%I).* RETURNING NULL::pg_catalog.jsonb', fn, fn),
-             'hijacked: view evil.' || fn);
     END LOOP;
-
-    -- types named like the ones the extension uses: domains whose check raises
-    FOREACH fn IN ARRAY ARRAY['text', 'jsonb', 'int8', 'int4', 'timestamptz', 'regclass',
-                              'interval', 'bool', 'uuid']
-    LOOP
-        EXECUTE format('CREATE DOMAIN evil.%I AS pg_catalog.%I CHECK (evil.hj_bool(%L))',
-                       fn, fn, 'domain evil.' || fn);
-        INSERT INTO pg_temp.traps VALUES
-            ('p1', format('SELECT pg_catalog.to_jsonb(NULL::%I)', fn), 'hijacked: domain evil.' || fn);
-    END LOOP;
+    PERFORM pg_temp.plant_name_traps('evil', 'p1');
 END
 $plant$;
 
@@ -567,32 +580,7 @@ SELECT pg_temp.scenario_b('p2');
 -- p3: plans are warm; plant the pg_temp traps, back to the evil path
 -------------------------------------------------------------------------------
 SET search_path = pg_catalog;
-DO $plant$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states']
-    LOOP
-        EXECUTE format('CREATE VIEW pg_temp.%I AS SELECT * FROM evil.%I(%L)',
-                       t, 'hj_rows_' || t, 'view pg_temp.' || t);
-        EXECUTE format('CREATE TRIGGER hijack INSTEAD OF INSERT OR UPDATE OR DELETE ON pg_temp.%I '
-                       'FOR EACH ROW EXECUTE FUNCTION evil.hj_trigger(%L)', t, 'view pg_temp.' || t);
-        INSERT INTO pg_temp.traps VALUES
-            ('p3', format('SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %I', t),
-             'hijacked: view pg_temp.' || t),
-            ('p3', format('INSERT INTO %I SELECT (NULL::session_store.%I).* RETURNING NULL::pg_catalog.jsonb', t, t),
-             'hijacked: view pg_temp.' || t);
-    END LOOP;
-    FOREACH t IN ARRAY ARRAY['text', 'jsonb', 'int8', 'int4', 'timestamptz', 'regclass',
-                             'interval', 'bool', 'uuid']
-    LOOP
-        EXECUTE format('CREATE DOMAIN pg_temp.%I AS pg_catalog.%I CHECK (evil.hj_bool(%L))',
-                       t, t, 'domain pg_temp.' || t);
-        INSERT INTO pg_temp.traps VALUES
-            ('p3', format('SELECT pg_catalog.to_jsonb(NULL::%I)', t), 'hijacked: domain pg_temp.' || t);
-    END LOOP;
-END
-$plant$;
+SELECT pg_temp.plant_name_traps('pg_temp', 'p3');
 CREATE SEQUENCE pg_temp.session_sid_seq START 9000000000000000;
 GRANT ALL ON SEQUENCE pg_temp.session_sid_seq TO PUBLIC;
 
