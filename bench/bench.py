@@ -8,7 +8,13 @@ of the same length, so that drift on a shared machine hits every variant alike;
 the table shows the median of the rounds and each variant's ratio to
 session_store.
 
-  bench/bench.py [--rounds N] [--seconds S] [--only NAME ...]
+  bench/bench.py [--rounds N] [--seconds S] [--only NAME ...] [--baseline DIR]
+
+--baseline DIR adds, to the append workloads, a variant that runs the same
+session_store calls against another build of the extension (installed with
+"make install DESTDIR=DIR"), loaded in a second database of the same cluster
+through Debian's extension_destdir: the two builds alternate round by round
+on one server, so the ratio between them is a side-by-side comparison.
 """
 import argparse
 import json
@@ -21,6 +27,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB = "session_store_bench"
+BASE_DB = "session_store_bench_baseline"
 MSG = {"role": "user", "content": "Find me a flight to Lisbon on the 3rd of May, morning if possible."}
 
 
@@ -50,8 +57,9 @@ def unrolled_retry(attempt_sql, tries=10):
 
 
 class Variant:
-    def __init__(self, name, script, per_call=1, counted=False, vars=None, reference=False):
+    def __init__(self, name, script, per_call=1, counted=False, vars=None, reference=False, db=DB):
         self.name = name
+        self.db = db                    # the database it runs in
         self.script = script
         self.per_call = per_call        # messages per call, for msgs/s
         self.counted = counted          # reads bench.retries / bench.errors
@@ -71,12 +79,12 @@ class Workload:
         self.latency = latency          # a read workload: compare latencies
 
 
-def pgbench(script, clients, seconds, variables):
+def pgbench(script, clients, seconds, variables, db=DB):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(script)
         path = f.name
     cmd = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 4)),
-           "-T", str(seconds), "-f", path, DB]
+           "-T", str(seconds), "-f", path, db]
     for k, v in variables.items():
         cmd[1:1] = ["-D", f"{k}={v}"]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -112,7 +120,7 @@ def run(workload, rounds, seconds):
         for v in workload.variants:
             variables = {k: (val(r) if callable(val) else val) for k, val in v.vars.items()}
             reset_counters()
-            res = pgbench(v.script, workload.clients, seconds, variables)
+            res = pgbench(v.script, workload.clients, seconds, variables, v.db)
             res["retries"], res["errors"] = counters()
             v.rounds.append(res)
             print(f"  round {r + 1}: {v.name:<34} {res['tps']:>10.0f} calls/s {res['lat']:>8.2f} ms"
@@ -172,11 +180,19 @@ def main():
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--label", default="")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--baseline", default=os.environ.get("BENCH_BASELINE") or None,
+                    help="a DESTDIR holding another build, compared side by side")
     args = ap.parse_args()
+    dbs = [DB] + ([BASE_DB] if args.baseline else [])
 
-    with subprocess.Popen(["psql", "-X", "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)',
-                           "-c", f'CREATE DATABASE "{DB}"'], stdout=subprocess.DEVNULL) as p:
-        p.wait()
+    for db in dbs:
+        with subprocess.Popen(["psql", "-X", "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)',
+                               "-c", f'CREATE DATABASE "{db}"'], stdout=subprocess.DEVNULL) as p:
+            p.wait()
+    if args.baseline:
+        # set before the first backend of that database loads the module
+        psql(f"ALTER DATABASE \"{BASE_DB}\" SET extension_destdir = '{args.baseline}'", db="postgres")
+        psql("CREATE EXTENSION session_store", db=BASE_DB)
     psql_file(os.path.join(HERE, "setup.sql"))
     psql_file(os.path.join(HERE, "plpgsql_store.sql"))
     settings = psql("SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings "
@@ -187,6 +203,10 @@ def main():
     def create_sessions(users):
         # idempotent: a workload run alone (--only) creates what it needs
         for u in users:
+            if args.baseline:
+                psql(f"SELECT session_store.create_session('bench', '{u}', NULL, 's') "
+                     f"WHERE NOT EXISTS (SELECT FROM session_store.get_session('bench', '{u}', 's'))",
+                     db=BASE_DB)
             psql(f"SELECT session_store.create_session('bench', '{u}', NULL, 's') "
                  f"WHERE NOT EXISTS (SELECT FROM session_store.get_session('bench', '{u}', 's'));"
                  f"SELECT plpgsql_store.create_session('bench', '{u}', NULL, 's') "
@@ -230,10 +250,15 @@ def main():
         "SELECT bench.naive_insert({key}, :seq, :o) AS ok \\gset\n")
     own_user = "'own-' || :client_id"
 
+    def baseline(script, **kw):
+        """The session_store variant again, on the baseline build (if any)."""
+        return [Variant("session_store, baseline build", script, db=BASE_DB, **kw)] if args.baseline else []
+
     workloads = [
         Workload("own", "own-session appends: 1 message per call, 8 clients, each on its own session",
                  8, [
                      Variant("session_store", ss.format(user=own_user), vars={"m": m1}, reference=True),
+                     *baseline(ss.format(user=own_user), vars={"m": m1}),
                      Variant("floor: bare INSERT",
                              "\\set seq :seq + 1\n"
                              "INSERT INTO bench.floor_messages VALUES ('own-' || :client_id, :client_id, :seq, :o, now());\n",
@@ -246,6 +271,7 @@ def main():
         Workload("hot", "hot session: 1 message per call, 16 clients on one session",
                  16, [
                      Variant("session_store", ss.format(user="'hot'"), vars={"m": m1}, reference=True),
+                     *baseline(ss.format(user="'hot'"), vars={"m": m1}),
                      Variant("floor: counter row + INSERT",
                              "WITH c AS (UPDATE bench.hot_counter SET n = n + 1 WHERE id = 1 RETURNING n)\n"
                              "INSERT INTO bench.floor_messages SELECT 'hot', 0, n, :o, now() FROM c;\n",
@@ -262,6 +288,7 @@ def main():
         workloads.append(Workload(
             f"batch{n}", f"hot session: batches of {n} messages, 16 clients on one session", 16, [
                 Variant("session_store", ss.format(user="'hot'"), per_call=n, vars={"m": m}, reference=True),
+                *baseline(ss.format(user="'hot'"), per_call=n, vars={"m": m}),
                 Variant("floor: counter row + INSERT",
                         f"WITH c AS (UPDATE bench.hot_counter SET n = n + {n} WHERE id = 1 RETURNING n)\n"
                         f"INSERT INTO bench.floor_messages SELECT 'hot', 0, n - {n} + i, :o, now() "

@@ -8,6 +8,9 @@
 #
 # SS_DESTDIR=dir: load the extension from a "make install DESTDIR=dir" tree
 # (Debian's extension_destdir) instead of the installed one.
+# BENCH_BASELINE=dir: also run the append workloads against the build in that
+# DESTDIR tree, in a second database, alternating with the installed build
+# (e.g. make install DESTDIR=/tmp/ss-old from a checkout of the old commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/env.sh
