@@ -24,10 +24,12 @@ set_tracing_disabled(True)
 
 
 def _last_user_text(llm_request: LlmRequest) -> str:
+    """The user's latest message (ADK passes other agents' output as user
+    turns that start with 'For context:'; those are skipped)."""
     for content in reversed(llm_request.contents or []):
         if content.role == "user":
             for part in content.parts or []:
-                if part.text:
+                if part.text and not part.text.startswith("For context:"):
                     return part.text
     return ""
 

@@ -55,14 +55,15 @@ def test_adk_runner_with_parallel_sub_agents_from_two_processes(db_url, app, sql
                 assert turn[0]["content"]["parts"][0]["text"] == f"{sid} t{t}"
                 assert len({e["invocation_id"] for e in turn}) == 1
                 for e in turn[1:]:
-                    assert e["content"]["parts"][0]["text"].endswith(f"{sid} t{t}")
+                    assert f"{sid} t{t}" in e["content"]["parts"][0]["text"]
             version, state = sql.execute(
                 "SELECT version, state FROM session_store.get_session(%s, %s, %s)",
                 (app, user, sid)).fetchone()
             assert version == per_turn * turns
             assert state["owner"] == p
             for n in scripted.PARALLEL:
-                assert state[f"out_{n}"] == f"{n}: {sid} t{turns - 1}"
+                assert state[f"out_{n}"].startswith(f"{n}: ")
+                assert f"{sid} t{turns - 1}" in state[f"out_{n}"]
             assert state["user:last_plan"].startswith("planner: ")
             assert state["app:last_summary"].startswith("summarizer: ")
     assert sql.execute("SELECT count(*) FROM session_store.list_sessions(%s)",
