@@ -127,8 +127,14 @@ async def test_adk_service_and_openai_session(bouncer_url, app):
                 await svc.append_event(s, Event(author="user", actions=EventActions(
                     state_delta={"i": i, f"app:k{k}": i})))
             got = await svc.get_session(app_name=app, user_id=f"u{k}", session_id="c")
-            assert got == s and len(got.events) == 15
+            # app: keys of the other conversations arrive in between: only
+            # the events and this session's own keys are this copy's
+            assert got.events == s.events and len(got.events) == 15
+            assert got.state["i"] == 14 and got.state[f"app:k{k}"] == 14
+            assert got._storage_update_marker == s._storage_update_marker == "15"
         await asyncio.gather(*[conversation(k) for k in range(10)])
+        app_state = await svc.store.get_app_state(app_name=app)
+        assert app_state == {"shared": None, **{f"k{k}": 14 for k in range(10)}}
         assert len((await svc.list_sessions(app_name=app)).sessions) == 10
 
     sessions = [SessionStoreSession("oa", bouncer_url, app_name=app, user_id="x")
