@@ -48,7 +48,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h
 
-.PHONY: deps test demo bench test-mutations
+.PHONY: deps test demo bench bench-python test-mutations
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -68,6 +68,13 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	PG_MAJOR=$(PG_MAJOR) bash bench/run.sh
+	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh
+
+# the Python adapters' benchmark alone
+bench-python: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh
 
 # the tests can fail: builds with a mechanism compiled out must fail them
 test-mutations: deps
