@@ -68,12 +68,12 @@ def short(e: BaseException) -> str:
     return type(e).__name__
 
 
-async def w_create(kind, db, proc, n):
+async def w_create(kind, db, proc, procs, n):
+    """Sessions proc, proc + procs, ... of n in all."""
     svc = adk_service(kind, db)
     errors = []
 
-    async def one(i):
-        k = proc * n + i
+    async def one(k):
         try:
             await svc.create_session(app_name="storm", user_id=f"user{k % 8}",
                                      session_id=f"sub{k}",
@@ -81,12 +81,13 @@ async def w_create(kind, db, proc, n):
             return k
         except Exception as e:  # noqa: BLE001 - counted
             errors.append(short(e))
-    created = [k for k in await asyncio.gather(*[one(i) for i in range(n)]) if k is not None]
+    created = [k for k in await asyncio.gather(*[one(k) for k in range(proc, n, procs)])
+               if k is not None]
     await svc.close()
     return {"created": created, "errors": errors}
 
 
-async def w_append(kind, db, proc, n):
+async def w_append(kind, db, proc, procs, n):
     from google.adk.errors._stale_session_error import StaleSessionError
     from google.adk.events.event import Event
     from google.adk.events.event_actions import EventActions
@@ -109,7 +110,7 @@ async def w_append(kind, db, proc, n):
     return {"errors": errors, "stale": stale}
 
 
-async def w_items(kind, db, proc, n):
+async def w_items(kind, db, proc, procs, n):
     if kind == "framework":
         from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
         session = SQLAlchemySession.from_url("one", url=server_url(db, "asyncpg"),
@@ -138,18 +139,18 @@ WORKERS = {"create": w_create, "append": w_append, "items": w_items}
 
 
 def worker_main(argv):
-    job, kind, db, proc, n, start_at = argv
+    job, kind, db, proc, procs, n, start_at = argv
     delay = float(start_at) - time.time()
     if delay > 0:
         time.sleep(delay)
-    out = asyncio.run(WORKERS[job](kind, db, int(proc), int(n)))
+    out = asyncio.run(WORKERS[job](kind, db, int(proc), int(procs), int(n)))
     print(json.dumps(out))
 
 
 def run_procs(job, kind, db, procs, n, lead=6.0):
     start_at = time.time() + lead
     ps = [subprocess.Popen([sys.executable, __file__, "--worker", job, kind, db,
-                            str(p), str(n), str(start_at)],
+                            str(p), str(procs), str(n), str(start_at)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for p in range(procs)]
     reports = []
@@ -178,7 +179,7 @@ async def read_session(kind, db, app, user, sid):
 def scenario_create(kind, agents, procs):
     db = f"ss_cmp_create_{kind}"
     fresh_database(db, extension=(kind == "ours"))
-    reports = run_procs("create", kind, db, procs, agents // procs)
+    reports = run_procs("create", kind, db, procs, agents)
     errors = Counter(e for r in reports for e in r["errors"])
     created = sorted(k for r in reports for k in r["created"])
     lost = 0
