@@ -3,7 +3,8 @@
 #   make demo     install what is missing, build, install, run the demo on a
 #                 throwaway cluster
 #   make test     install what is missing, build, install, run every suite
-#   make bench    the benchmark (long), on throwaway clusters
+#   make bench    the benchmark (long), on throwaway clusters; then the
+#                 Python adapters' benchmark (make bench-python alone)
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
 #
 # Both need root (or sudo) for the package and extension installs.
