@@ -30,7 +30,7 @@ def fresh_database(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def db_url():
-    return fresh_database("session_store_pytest")
+    return fresh_database(os.environ.get("SS_PYTEST_DB", "session_store_pytest"))
 
 
 @pytest.fixture
