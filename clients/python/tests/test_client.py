@@ -1,6 +1,5 @@
 """The client: every method against the server, errors by SQLSTATE, the
 connection sources, one round trip per call."""
-import os
 import tempfile
 import threading
 from datetime import datetime, timedelta, timezone

@@ -152,6 +152,3 @@ def to_session_with_messages(row) -> SessionWithMessages:
         [Message(s, m, t) for s, m, t in zip(seqs, msgs, times)],
         row[11])
 
-
-def state_or_empty(value: Any) -> dict:
-    return value if value is not None else {}
