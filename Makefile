@@ -3,7 +3,8 @@
 #   make demo     install what is missing, build, install, run the demo on a
 #                 throwaway cluster
 #   make test     install what is missing, build, install, run every suite
-#   make bench    the benchmark (long), on throwaway clusters
+#   make bench    the benchmark (long), on throwaway clusters; then the
+#                 Python adapters' benchmark (make bench-python alone)
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
 #
 # Both need root (or sudo) for the package and extension installs.
@@ -49,7 +50,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h
 
-.PHONY: deps test demo bench test-mutations
+.PHONY: deps test demo bench bench-python test-mutations
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -69,6 +70,13 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	PG_MAJOR=$(PG_MAJOR) bash bench/run.sh
+	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh
+
+# the Python adapters' benchmark alone
+bench-python: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh
 
 # the tests can fail: builds with a mechanism compiled out must fail them
 test-mutations: deps

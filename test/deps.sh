@@ -9,6 +9,7 @@ packages=(
 	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
 	"postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl python3 python3-psycopg valgrind
+	python3-venv pgbouncer
 )
 
 missing=()

@@ -35,6 +35,11 @@ stress() {
 	return $rc
 }
 
+python() {
+	# the venv is made (or reused) before pytest runs; pytest's status is the suite's
+	bash clients/python/run-tests.sh
+}
+
 for suite in "$@"; do
 	echo
 	echo "=== $suite ==="

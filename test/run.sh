@@ -1,10 +1,12 @@
 #!/bin/bash
 # Run the test suites against the installed extension.
 #
-#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress tap valgrind
+#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python tap valgrind
 #                               (default: all of them, in that order)
 #
-# regress, isolation, pgtap, upgrade and stress share one throwaway cluster made by
+# regress, isolation, pgtap, upgrade, stress and python (the Python client
+# and the ADK and OpenAI Agents adapters, clients/python/run-tests.sh, in a
+# virtual environment with pinned packages) share one throwaway cluster made by
 # pg_virtualenv; the TAP tests (crash recovery, dump/restore) make their own
 # clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
 # initdb refuses to run as root; valgrind runs pg_regress against a server
@@ -15,7 +17,7 @@ cd "$(dirname "$0")/.."
 . test/env.sh
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap upgrade stress tap valgrind)
+[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap upgrade stress python tap valgrind)
 
 # Options for the shared throwaway cluster: UTF-8 whatever the caller's
 # locale, room for the stress tests' connections.
@@ -38,7 +40,7 @@ run_suite() {
 in_cluster=()
 for s in "${suites[@]}"; do
 	case "$s" in
-		regress|isolation|pgtap|upgrade|stress) in_cluster+=("$s") ;;
+		regress|isolation|pgtap|upgrade|stress|python) in_cluster+=("$s") ;;
 		tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac

@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Benchmark through the Python adapters: the frameworks' own PostgreSQL
+stores against session_store, on one server, in alternating rounds (theirs,
+ours, theirs, ours ...), each side with a pool of the same size.
+
+  ADK        DatabaseSessionService (SQLAlchemy + asyncpg)  vs  SessionStoreService
+  OpenAI     SQLAlchemySession (SQLAlchemy + asyncpg)        vs  SessionStoreSession
+
+Workloads: create_session; append_event with 8 tasks on their own sessions
+and 16 tasks on one session (re-read and retry when stale); get_session with
+20 recent events at a small and a large session; list_sessions at 10,000
+sessions; add_items, get_items(20), pop_item.  Prints, per workload, the
+median throughput of each side, the ratio, and the error count; for the
+reads, the large/small latency ratio.
+
+  python_bench.py [--rounds 3] [--seconds 5] [--small 1000] [--large 100000]
+                  [--sessions 10000] [--out FILE]
+
+Needs a server with the extension, through the libpq environment.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+
+import psycopg
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demo"))
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+from python_compare import fresh_database, server_url  # noqa: E402
+
+from google.adk.errors._stale_session_error import StaleSessionError  # noqa: E402
+from google.adk.events.event import Event  # noqa: E402
+from google.adk.events.event_actions import EventActions  # noqa: E402
+from google.adk.sessions.base_session_service import GetSessionConfig  # noqa: E402
+from google.adk.sessions.database_session_service import DatabaseSessionService  # noqa: E402
+from google.genai import types  # noqa: E402
+from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+from session_store import AsyncSessionStore  # noqa: E402
+from session_store.adk import SessionStoreService  # noqa: E402
+from session_store.openai_agents import SessionStoreSession  # noqa: E402
+
+POOL = 16
+DB_THEIRS, DB_OURS = "ss_bench_theirs", "ss_bench_ours"
+TEXT = "lorem ipsum dolor sit amet " * 8
+
+
+def event(author="user", delta=None, ts=None):
+    kw = {"author": author, "invocation_id": "inv",
+          "content": types.Content(role="user", parts=[types.Part(text=TEXT)])}
+    if delta:
+        kw["actions"] = EventActions(state_delta=delta)
+    if ts is not None:
+        kw["timestamp"] = ts
+    return Event(**kw)
+
+
+class Side:
+    def __init__(self, name, adk, oa_engine=None, oa_store=None):
+        self.name, self.adk = name, adk
+        self.oa_engine, self.oa_store = oa_engine, oa_store
+
+    def oa_session(self, sid):
+        if self.oa_engine is not None:
+            return SQLAlchemySession(sid, engine=self.oa_engine, create_tables=False)
+        return SessionStoreSession(sid, self.oa_store, app_name="bench", user_id="u")
+
+
+async def timed(seconds, tasks, body):
+    """Run `tasks` coroutines looping body(task_no, i) for `seconds`; return
+    (ops, errors, stale)."""
+    stop = time.perf_counter() + seconds
+    counts = {"ops": 0, "errors": 0, "stale": 0, "first_error": None}
+
+    async def loop(t):
+        i = 0
+        while time.perf_counter() < stop:
+            try:
+                counts["stale"] += await body(t, i) or 0
+                counts["ops"] += 1
+            except Exception as e:  # noqa: BLE001 - counted
+                counts["errors"] += 1
+                counts["first_error"] = counts["first_error"] or repr(e)[:200]
+            i += 1
+    start = time.perf_counter()
+    await asyncio.gather(*[loop(t) for t in range(tasks)])
+    elapsed = time.perf_counter() - start
+    return counts["ops"] / elapsed, counts["errors"], counts["stale"], counts["first_error"]
+
+
+async def latency(n, body):
+    times, errors = [], 0
+    for i in range(n):
+        t0 = time.perf_counter()
+        try:
+            await body(i)
+        except Exception:  # noqa: BLE001 - counted
+            errors += 1
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), errors
+
+
+# ---------------------------------------------------------------- workloads
+
+async def w_create(side, seconds):
+    tag = uuid.uuid4().hex[:6]
+
+    async def body(t, i):
+        await side.adk.create_session(app_name="bench", user_id=f"u{t}",
+                                      session_id=f"c-{tag}-{t}-{i}",
+                                      state={"k": i})
+    return await timed(seconds, 16, body)
+
+
+async def w_append_own(side, seconds):
+    sessions = [await side.adk.create_session(app_name="bench", user_id=f"own{t}")
+                for t in range(8)]
+
+    async def body(t, i):
+        await side.adk.append_event(sessions[t], event(delta={"i": i}))
+    return await timed(seconds, 8, body)
+
+
+async def w_append_hot(side, seconds):
+    hot = await side.adk.create_session(app_name="bench", user_id="hot")
+
+    async def body(t, i):
+        stale = 0
+        while True:
+            s = await side.adk.get_session(app_name="bench", user_id="hot", session_id=hot.id,
+                                           config=GetSessionConfig(num_recent_events=1))
+            try:
+                await side.adk.append_event(s, event(delta={f"t{t}": i}))
+                return stale
+            except StaleSessionError:
+                stale += 1
+    return await timed(seconds, 16, body)
+
+
+async def w_get(side, sid, n):
+    async def body(i):
+        s = await side.adk.get_session(app_name="bench", user_id="reader", session_id=sid,
+                                       config=GetSessionConfig(num_recent_events=20))
+        assert len(s.events) == 20
+    return await latency(n, body)
+
+
+async def w_list(side, n):
+    async def body(i):
+        r = await side.adk.list_sessions(app_name="listing", user_id="lister")
+        assert len(r.sessions) >= 1000
+    return await latency(n, body)
+
+
+async def w_add_items(side, seconds):
+    tag = uuid.uuid4().hex[:6]
+
+    async def body(t, i):
+        await side.oa_session(f"add-{tag}-{t}").add_items(
+            [{"role": "user", "content": TEXT}])
+    return await timed(seconds, 8, body)
+
+
+async def w_get_items(side, n):
+    s = side.oa_session("reader")
+
+    async def body(i):
+        assert len(await s.get_items(20)) == 20
+    return await latency(n, body)
+
+
+async def w_pop(side, seconds):
+    tag = uuid.uuid4().hex[:6]
+    for t in range(8):
+        for chunk in range(3):  # session_store.max_batch_messages is 1000
+            await side.oa_session(f"pop-{tag}-{t}").add_items(
+                [{"role": "user", "content": TEXT, "n": k} for k in range(1000)])
+
+    async def body(t, i):
+        if await side.oa_session(f"pop-{tag}-{t}").pop_item() is None:
+            raise RuntimeError("ran out of items to pop")
+    return await timed(seconds, 8, body)
+
+
+# ---------------------------------------------------------------- fixtures
+
+def template_event():
+    return event().model_dump(mode="json", exclude_none=True)
+
+
+async def populate(theirs: Side, ours: Side, small: int, large: int, sessions: int):
+    """Big sessions and a big listing for both sides.  Ours through the
+    client (append_messages batches, create_session); theirs with bulk SQL
+    into its own tables, as its service would have written them."""
+    tpl = template_event()
+    for size in (small, large):
+        sid = f"size{size}"
+        await theirs.adk.create_session(app_name="bench", user_id="reader", session_id=sid)
+        with psycopg.connect(dbname=DB_THEIRS, autocommit=True) as c:
+            c.execute("""
+                INSERT INTO events (id, app_name, user_id, session_id, invocation_id,
+                                    timestamp, event_data)
+                SELECT %(sid)s || '-' || g, 'bench', 'reader', %(sid)s, 'inv',
+                       to_timestamp(1.7e9 + g) AT TIME ZONE 'UTC',
+                       %(tpl)s::jsonb || jsonb_build_object('id', %(sid)s || '-' || g,
+                                                            'timestamp', 1.7e9 + g)
+                FROM generate_series(1, %(n)s) AS g""",
+                      {"sid": sid, "tpl": json.dumps(tpl), "n": size})
+            c.execute("ANALYZE events")
+        await ours.adk.create_session(app_name="bench", user_id="reader", session_id=sid)
+        store: AsyncSessionStore = ours.adk.store
+        for start in range(1, size + 1, 1000):
+            batch = [dict(tpl, id=f"{sid}-{g}", timestamp=1.7e9 + g)
+                     for g in range(start, min(start + 1000, size + 1))]
+            await store.append_messages(app_name="bench", user_id="reader", session_id=sid,
+                                        messages=batch)
+    # a listing of `sessions` sessions of one user
+    await theirs.adk.create_session(app_name="listing", user_id="lister", session_id="l0")
+    with psycopg.connect(dbname=DB_THEIRS, autocommit=True) as c:
+        c.execute("""
+            INSERT INTO sessions (app_name, user_id, id, state, create_time, update_time)
+            SELECT 'listing', 'lister', 'l' || g, '{}', now() AT TIME ZONE 'UTC',
+                   (now() - g * interval '1 second') AT TIME ZONE 'UTC'
+            FROM generate_series(1, %s - 1) AS g""", (sessions,))
+        c.execute("ANALYZE sessions")
+    sem = asyncio.Semaphore(POOL)
+
+    async def one(g):
+        async with sem:
+            await ours.adk.store.create_session(app_name="listing", user_id="lister",
+                                                session_id=f"l{g}")
+    await asyncio.gather(*[one(g) for g in range(sessions)])
+    # items to read for get_items(20)
+    await theirs.oa_session("reader").add_items([{"role": "user", "content": TEXT}] * 1000)
+    await ours.oa_session("reader").add_items([{"role": "user", "content": TEXT}] * 1000)
+
+
+async def main_async(a):
+    fresh_database(DB_THEIRS, extension=False)
+    fresh_database(DB_OURS, extension=True)
+    theirs_adk = DatabaseSessionService(server_url(DB_THEIRS, "asyncpg"),
+                                        pool_size=POOL, max_overflow=0)
+    oa_engine = create_async_engine(server_url(DB_THEIRS, "asyncpg"),
+                                    pool_size=POOL, max_overflow=0)
+    await SQLAlchemySession("init", engine=oa_engine, create_tables=True).get_items()
+    ours_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL)
+    theirs = Side("theirs", theirs_adk, oa_engine=oa_engine)
+    ours = Side("ours", SessionStoreService(ours_store), oa_store=ours_store)
+    await theirs.adk.create_session(app_name="bench", user_id="warmup")
+    print(f"populating (sessions of {a.small} and {a.large} events, {a.sessions} sessions) ...",
+          flush=True)
+    await populate(theirs, ours, a.small, a.large, a.sessions)
+
+    through = [("create_session (16 tasks)", w_create),
+               ("append_event, 8 tasks on own sessions", w_append_own),
+               ("append_event, 16 tasks on one session", w_append_hot),
+               ("add_items (8 tasks)", w_add_items),
+               ("pop_item (8 tasks)", w_pop)]
+    results = []
+    for name, fn in through:
+        per = {"theirs": [], "ours": []}
+        errs = {"theirs": 0, "ours": 0}
+        stale = {"theirs": 0, "ours": 0}
+        first = {"theirs": None, "ours": None}
+        for r in range(a.rounds):
+            for side in (theirs, ours):
+                ops, e, st, fe = await fn(side, a.seconds)
+                per[side.name].append(ops)
+                errs[side.name] += e
+                stale[side.name] += st
+                first[side.name] = first[side.name] or fe
+        results.append(("tput", name, per, errs, stale, first))
+        print(f"  done: {name}", flush=True)
+    reads = [(f"get_session, 20 recent of {a.small} events",
+              lambda s: w_get(s, f"size{a.small}", a.reads)),
+             (f"get_session, 20 recent of {a.large} events",
+              lambda s: w_get(s, f"size{a.large}", a.reads)),
+             (f"list_sessions, {a.sessions} sessions",
+              lambda s: w_list(s, max(3, a.reads // 10))),
+             ("get_items(20) of 1000 items", lambda s: w_get_items(s, a.reads))]
+    for name, fn in reads:
+        per = {"theirs": [], "ours": []}
+        errs = {"theirs": 0, "ours": 0}
+        for r in range(a.rounds):
+            for side in (theirs, ours):
+                lat, e = await fn(side)
+                per[side.name].append(lat)
+                errs[side.name] += e
+        results.append(("lat", name, per, errs, None, None))
+        print(f"  done: {name}", flush=True)
+    await theirs_adk.close()
+    await oa_engine.dispose()
+    await ours_store.close()
+    return results
+
+
+def report(results, a):
+    lines = [f"Python adapters vs the frameworks' stores, same server, {a.rounds} alternating "
+             f"rounds of {a.seconds}s (pool {POOL} each side), medians:",
+             f"{'workload':44} {'theirs':>12} {'ours':>12} {'ours/theirs':>11} {'errors theirs/ours':>20}"]
+    lat = {}
+    for kind, name, per, errs, stale, first in results:
+        t, o = statistics.median(per["theirs"]), statistics.median(per["ours"])
+        if kind == "tput":
+            ratio = o / t if t else float("inf")
+            lines.append(f"{name:44} {t:10.0f}/s {o:10.0f}/s {ratio:10.2f}x "
+                         f"{errs['theirs']:>10}/{errs['ours']:<9}")
+            if stale and (stale["theirs"] or stale["ours"]):
+                lines.append(f"{'':44} stale retries: theirs {stale['theirs']}, ours {stale['ours']}")
+            for side in ("theirs", "ours"):
+                if first[side]:
+                    lines.append(f"{'':44} first error ({side}): {first[side]}")
+        else:
+            lat[name] = (t, o)
+            ratio = t / o if o else float("inf")
+            lines.append(f"{name:44} {t * 1000:9.2f} ms {o * 1000:9.2f} ms {ratio:10.2f}x "
+                         f"{errs['theirs']:>10}/{errs['ours']:<9}")
+    small = lat.get(f"get_session, 20 recent of {a.small} events")
+    large = lat.get(f"get_session, 20 recent of {a.large} events")
+    if small and large:
+        lines.append(f"get_session latency, {a.large} vs {a.small} events: theirs "
+                     f"{large[0] / small[0]:.2f}x, ours {large[1] / small[1]:.2f}x")
+    lines.append("(throughput: higher is better, ratio ours/theirs; latency: lower is "
+                 "better, ratio theirs/ours)")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)))
+    ap.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 5)))
+    ap.add_argument("--small", type=int, default=1000)
+    ap.add_argument("--large", type=int, default=100000)
+    ap.add_argument("--sessions", type=int, default=10000)
+    ap.add_argument("--reads", type=int, default=50)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    results = asyncio.run(main_async(a))
+    text = report(results, a)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Turn what an adapter is given into an AsyncSessionStore-like object."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+
+from ._store import AsyncSessionStore, SessionStore, psycopg_pool
+
+
+class _ThreadedStore:
+    """A sync SessionStore driven from asyncio: each call runs in a worker
+    thread (the store is thread-safe)."""
+
+    def __init__(self, store: SessionStore):
+        self._store = store
+
+    def __getattr__(self, name: str):
+        method = getattr(self._store, name)
+
+        async def call(*args, **kwargs):
+            return await asyncio.to_thread(method, *args, **kwargs)
+        return call
+
+    async def close(self) -> None:
+        pass  # the caller's store: the caller closes it
+
+
+def async_store(source: Any) -> tuple[Any, bool]:
+    """(store, owned): an object with AsyncSessionStore's coroutine methods
+    for a URL/DSN, an AsyncSessionStore, a SessionStore, an async or sync
+    psycopg_pool pool or a psycopg (async) connection.  owned is True when
+    the adapter made the store and must close it."""
+    if isinstance(source, str):
+        return AsyncSessionStore(source), True
+    if isinstance(source, AsyncSessionStore):
+        return source, False
+    if isinstance(source, SessionStore):
+        return _ThreadedStore(source), False
+    if isinstance(source, psycopg.AsyncConnection):
+        return AsyncSessionStore(source), False
+    if psycopg_pool is not None:
+        if isinstance(source, psycopg_pool.AsyncConnectionPool):
+            return AsyncSessionStore(source), False
+        if isinstance(source, psycopg_pool.ConnectionPool):
+            return _ThreadedStore(SessionStore(source)), False
+    if isinstance(source, psycopg.Connection):
+        return _ThreadedStore(SessionStore(source)), False
+    raise TypeError("expected a PostgreSQL URL or DSN, an AsyncSessionStore or "
+                    "SessionStore, a psycopg_pool pool or a psycopg connection, "
+                    f"not {type(source).__name__}")

@@ -1,0 +1,413 @@
+"""SessionStore and AsyncSessionStore: one method per SQL function.
+
+Each method sends one statement (one round trip: the extended protocol's
+Parse/Bind/Execute/Sync in one flight, never a named prepared statement) and
+gives the connection back before it returns.  What it runs on:
+
+* a DSN or URL (``postgresql://...``): a pool of its own (psycopg_pool, when
+  installed; otherwise one short-lived connection per call), in autocommit
+  mode, with no prepared statements, so it works behind PgBouncer in
+  transaction mode;
+* a psycopg_pool pool: a connection is taken for the call and given back;
+  an idle non-autocommit connection is switched to autocommit for the call
+  (a client-side setting, no round trip) so no COMMIT follows;
+* a psycopg connection: the call runs on it as is, inside the caller's
+  transaction when one is open (the caller commits).
+
+The store keeps no session state on the server (no SET, no temporary
+objects, no LISTEN, no prepared statements).
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import datetime, timedelta
+from typing import Any, AsyncIterator, Iterator, Optional
+
+import psycopg
+from psycopg import pq
+
+from . import _sql
+from ._errors import translate
+from ._types import (AppendResult, Message, ReplaceResult, Session,
+                     SessionSummary, SessionWithMessages)
+
+try:  # optional dependency
+    import psycopg_pool
+except ImportError:  # pragma: no cover - exercised only without the extra
+    psycopg_pool = None
+
+_CONN_KWARGS = {"autocommit": True, "prepare_threshold": None}
+
+ONE, MAYBE, ALL, SCALAR = "one", "maybe", "all", "scalar"
+
+
+def normalize_dsn(url: str) -> str:
+    """A libpq connection string from a DSN or URL.  SQLAlchemy-style URLs
+    (``postgresql+psycopg://``, ``postgresql+asyncpg://``, ``postgres+...``)
+    lose their driver part."""
+    for scheme in ("postgresql+", "postgres+"):
+        if url.startswith(scheme):
+            rest = url.split("://", 1)
+            if len(rest) != 2:
+                raise ValueError(f"not a database URL: {url!r}")
+            return "postgresql://" + rest[1]
+    return url
+
+
+class _Call:
+    __slots__ = ("sql", "params", "shape", "convert")
+
+    def __init__(self, sql, params, shape, convert=None):
+        self.sql, self.params, self.shape, self.convert = sql, params, shape, convert
+
+
+def _finish(call: _Call, rows: list) -> Any:
+    if call.shape == ALL:
+        return [call.convert(r) for r in rows]
+    if call.shape == SCALAR:
+        return rows[0][0] if rows else None
+    if not rows:
+        if call.shape == MAYBE:
+            return None
+        raise RuntimeError("the server returned no row")  # never expected
+    return call.convert(rows[0]) if call.convert else rows[0][0]
+
+
+class _Api:
+    """The methods, shared by the sync and async stores: each builds a call
+    and hands it to _exec, which runs it (sync) or returns an awaitable."""
+
+    def _exec(self, call: _Call):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def create_session(self, app_name: str, user_id: str,
+                       state: Optional[dict] = None,
+                       session_id: Optional[str] = None,
+                       keep_nulls: Optional[bool] = None) -> Session:
+        sql, p = _sql.build("create_session", _sql.SESSION_COLS,
+                            {"app_name": app_name, "user_id": user_id},
+                            {"state": state, "session_id": session_id,
+                             "keep_nulls": keep_nulls})
+        return self._exec(_Call(sql, p, ONE, _sql.to_session))
+
+    def get_session(self, app_name: str, user_id: str,
+                    session_id: str) -> Optional[Session]:
+        sql, p = _sql.build("get_session", _sql.SESSION_COLS,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id}, {})
+        return self._exec(_Call(sql, p, MAYBE, _sql.to_session))
+
+    def delete_session(self, app_name: str, user_id: str,
+                       session_id: str) -> bool:
+        sql, p = _sql.build("delete_session", None,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id}, {})
+        return self._exec(_Call(sql, p, SCALAR))
+
+    def append_messages(self, app_name: str, user_id: str, session_id: str,
+                        messages: Any, state_delta: Optional[dict] = None,
+                        expected_version: Optional[int] = None,
+                        idempotency_key: Optional[str] = None,
+                        keep_nulls: Optional[bool] = None,
+                        message_time: Optional[datetime] = None,
+                        verify_replay: Optional[bool] = None) -> AppendResult:
+        sql, p = _sql.build("append_messages", _sql.APPEND_COLS,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id, "messages": messages},
+                            {"state_delta": state_delta,
+                             "expected_version": expected_version,
+                             "idempotency_key": idempotency_key,
+                             "keep_nulls": keep_nulls,
+                             "message_time": message_time,
+                             "verify_replay": verify_replay})
+        return self._exec(_Call(sql, p, ONE, _sql.to_append))
+
+    def get_messages(self, app_name: str, user_id: str, session_id: str,
+                     max_count: Optional[int] = None,
+                     after_seq: Optional[int] = None,
+                     before_seq: Optional[int] = None,
+                     after_time: Optional[datetime] = None) -> list[Message]:
+        sql, p = _sql.build("get_messages", _sql.MESSAGE_COLS,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id},
+                            {"max_count": max_count, "after_seq": after_seq,
+                             "before_seq": before_seq, "after_time": after_time})
+        return self._exec(_Call(sql, p, ALL, _sql.to_message))
+
+    def list_sessions(self, app_name: str, user_id: Optional[str] = None,
+                      page_size: Optional[int] = None,
+                      page_token: Optional[str] = None) -> list[SessionSummary]:
+        sql, p = _sql.build("list_sessions", _sql.SUMMARY_COLS,
+                            {"app_name": app_name},
+                            {"user_id": user_id, "page_size": page_size,
+                             "page_token": page_token})
+        return self._exec(_Call(sql, p, ALL, _sql.to_summary))
+
+    def pop_message(self, app_name: str, user_id: str, session_id: str,
+                    expected_version: Optional[int] = None) -> Optional[Message]:
+        sql, p = _sql.build("pop_message", _sql.MESSAGE_COLS,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id},
+                            {"expected_version": expected_version})
+        return self._exec(_Call(sql, p, MAYBE, _sql.to_message))
+
+    def rewind_session(self, app_name: str, user_id: str, session_id: str,
+                       to_seq: int,
+                       expected_version: Optional[int] = None) -> int:
+        sql, p = _sql.build("rewind_session", None,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id, "to_seq": to_seq},
+                            {"expected_version": expected_version})
+        return self._exec(_Call(sql, p, SCALAR))
+
+    def clear_session(self, app_name: str, user_id: str, session_id: str,
+                      expected_version: Optional[int] = None) -> int:
+        sql, p = _sql.build("clear_session", None,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id},
+                            {"expected_version": expected_version})
+        return self._exec(_Call(sql, p, SCALAR))
+
+    def fork_session(self, app_name: str, user_id: str, session_id: str,
+                     new_session_id: Optional[str] = None,
+                     up_to_seq: Optional[int] = None) -> Session:
+        sql, p = _sql.build("fork_session", _sql.SESSION_COLS,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id},
+                            {"new_session_id": new_session_id,
+                             "up_to_seq": up_to_seq})
+        return self._exec(_Call(sql, p, ONE, _sql.to_session))
+
+    def expire_sessions(self, idle_for: timedelta,
+                        app_name: Optional[str] = None,
+                        max_sessions: Optional[int] = None) -> int:
+        sql, p = _sql.build("expire_sessions", None, {"idle_for": idle_for},
+                            {"app_name": app_name,
+                             "max_sessions": max_sessions})
+        return self._exec(_Call(sql, p, SCALAR))
+
+    def get_app_state(self, app_name: str) -> dict:
+        sql, p = _sql.build("get_app_state", None, {"app_name": app_name}, {})
+        return self._exec(_Call(sql, p, SCALAR))
+
+    def get_user_state(self, app_name: str, user_id: str) -> dict:
+        sql, p = _sql.build("get_user_state", None,
+                            {"app_name": app_name, "user_id": user_id}, {})
+        return self._exec(_Call(sql, p, SCALAR))
+
+    def replace_messages(self, app_name: str, user_id: str, session_id: str,
+                         expected_suffix: Any, replacement: Any,
+                         state_delta: Optional[dict] = None,
+                         expected_version: Optional[int] = None,
+                         idempotency_key: Optional[str] = None,
+                         keep_nulls: Optional[bool] = None) -> ReplaceResult:
+        sql, p = _sql.build("replace_messages", _sql.REPLACE_COLS,
+                            {"app_name": app_name, "user_id": user_id,
+                             "session_id": session_id,
+                             "expected_suffix": expected_suffix,
+                             "replacement": replacement},
+                            {"state_delta": state_delta,
+                             "expected_version": expected_version,
+                             "idempotency_key": idempotency_key,
+                             "keep_nulls": keep_nulls})
+        return self._exec(_Call(sql, p, ONE, _sql.to_replace))
+
+    def count_sessions(self, app_name: str,
+                       user_id: Optional[str] = None) -> int:
+        sql, p = _sql.build("count_sessions", None, {"app_name": app_name},
+                            {"user_id": user_id})
+        return self._exec(_Call(sql, p, SCALAR))
+
+    def get_session_with_messages(
+            self, app_name: str, user_id: str, session_id: str,
+            max_count: Optional[int] = None, after_seq: Optional[int] = None,
+            before_seq: Optional[int] = None,
+            after_time: Optional[datetime] = None,
+            raw_json: bool = False) -> Optional[SessionWithMessages]:
+        """get_session and get_messages in one statement, so in one snapshot:
+        the messages are exactly those of the version returned.  None when
+        the session does not exist.  raw_json=True returns each message as
+        its JSON text instead of parsed values."""
+        sql, window = _sql.session_sql(max_count, after_seq, before_seq,
+                                       after_time, raw_json)
+        params = {"app_name": app_name, "user_id": user_id,
+                  "session_id": session_id, **window}
+        return self._exec(_Call(sql, params, MAYBE,
+                                _sql.to_session_with_messages))
+
+
+class SessionStore(_Api):
+    """The synchronous client.  Thread-safe: calls from several threads share
+    the pool (or, when given one connection, take turns on it)."""
+
+    def __init__(self, source: Any, *, min_size: int = 1, max_size: int = 10,
+                 **connect_kwargs: Any):
+        self._own_pool = None
+        self._pool = None
+        self._conn = None
+        self._dsn = None
+        self._connect_kwargs = {**_CONN_KWARGS, **connect_kwargs}
+        if isinstance(source, str):
+            self._dsn = normalize_dsn(source)
+            if psycopg_pool is not None:
+                self._own_pool = psycopg_pool.ConnectionPool(
+                    self._dsn, min_size=min_size, max_size=max_size,
+                    kwargs=self._connect_kwargs, open=True)
+                self._pool = self._own_pool
+        elif psycopg_pool is not None and isinstance(source, psycopg_pool.ConnectionPool):
+            self._pool = source
+        elif isinstance(source, psycopg.Connection):
+            self._conn = source
+        else:
+            raise TypeError("SessionStore takes a DSN or URL, a psycopg "
+                            "Connection or a psycopg_pool.ConnectionPool")
+
+    def close(self) -> None:
+        """Close the pool the store made for itself (nothing else)."""
+        if self._own_pool is not None:
+            self._own_pool.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _run_on(self, conn: psycopg.Connection, call: _Call):
+        with conn.cursor() as cur:
+            cur.execute(call.sql, call.params, prepare=False)
+            return cur.fetchall()
+
+    def _exec(self, call: _Call):
+        try:
+            if self._conn is not None:
+                rows = self._run_on(self._conn, call)
+            elif self._pool is not None:
+                with self._pool.connection() as conn:
+                    switched = False
+                    if (not conn.autocommit and conn.info.transaction_status
+                            == pq.TransactionStatus.IDLE):
+                        conn.autocommit = switched = True
+                    try:
+                        rows = self._run_on(conn, call)
+                    finally:
+                        if switched:
+                            conn.autocommit = False
+            else:
+                with psycopg.connect(self._dsn, **self._connect_kwargs) as conn:
+                    rows = self._run_on(conn, call)
+        except psycopg.Error as e:
+            raise translate(e) from e
+        return _finish(call, rows)
+
+    def iter_sessions(self, app_name: str, user_id: Optional[str] = None,
+                      page_size: int = 100) -> Iterator[SessionSummary]:
+        """Every session of the app (or user), most recently updated first,
+        one list_sessions call per page, following next_page_token."""
+        token = None
+        while True:
+            page = self.list_sessions(app_name, user_id, page_size, token)
+            yield from page
+            if len(page) < page_size:
+                return
+            token = page[-1].next_page_token
+
+
+class AsyncSessionStore(_Api):
+    """The asyncio client.  A DSN gets an AsyncConnectionPool, opened on the
+    first call (in the running event loop)."""
+
+    def __init__(self, source: Any, *, min_size: int = 1, max_size: int = 10,
+                 **connect_kwargs: Any):
+        self._own_pool = None
+        self._pool = None
+        self._conn = None
+        self._dsn = None
+        self._opened = False
+        self._open_lock: Optional[asyncio.Lock] = None
+        self._lock_guard = threading.Lock()
+        self._connect_kwargs = {**_CONN_KWARGS, **connect_kwargs}
+        if isinstance(source, str):
+            self._dsn = normalize_dsn(source)
+            if psycopg_pool is not None:
+                self._own_pool = psycopg_pool.AsyncConnectionPool(
+                    self._dsn, min_size=min_size, max_size=max_size,
+                    kwargs=self._connect_kwargs, open=False)
+                self._pool = self._own_pool
+        elif psycopg_pool is not None and isinstance(source, psycopg_pool.AsyncConnectionPool):
+            self._pool = source
+            self._opened = True
+        elif isinstance(source, psycopg.AsyncConnection):
+            self._conn = source
+        else:
+            raise TypeError("AsyncSessionStore takes a DSN or URL, a psycopg "
+                            "AsyncConnection or a psycopg_pool.AsyncConnectionPool")
+
+    async def close(self) -> None:
+        """Close the pool the store made for itself (nothing else)."""
+        if self._own_pool is not None and self._opened:
+            await self._own_pool.close()
+            self._opened = False
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def _ensure_open(self) -> None:
+        if self._opened:
+            return
+        with self._lock_guard:
+            if self._open_lock is None:
+                self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if not self._opened:
+                await self._own_pool.open()
+                self._opened = True
+
+    async def _run_on(self, conn: psycopg.AsyncConnection, call: _Call):
+        async with conn.cursor() as cur:
+            await cur.execute(call.sql, call.params, prepare=False)
+            return await cur.fetchall()
+
+    async def _exec(self, call: _Call):
+        try:
+            if self._conn is not None:
+                rows = await self._run_on(self._conn, call)
+            elif self._pool is not None:
+                if not self._opened:
+                    await self._ensure_open()
+                async with self._pool.connection() as conn:
+                    switched = False
+                    if (not conn.autocommit and conn.info.transaction_status
+                            == pq.TransactionStatus.IDLE):
+                        await conn.set_autocommit(True)
+                        switched = True
+                    try:
+                        rows = await self._run_on(conn, call)
+                    finally:
+                        if switched:
+                            await conn.set_autocommit(False)
+            else:
+                async with await psycopg.AsyncConnection.connect(
+                        self._dsn, **self._connect_kwargs) as conn:
+                    rows = await self._run_on(conn, call)
+        except psycopg.Error as e:
+            raise translate(e) from e
+        return _finish(call, rows)
+
+    async def iter_sessions(self, app_name: str, user_id: Optional[str] = None,
+                            page_size: int = 100
+                            ) -> AsyncIterator[SessionSummary]:
+        """Every session of the app (or user), most recently updated first,
+        one list_sessions call per page, following next_page_token."""
+        token = None
+        while True:
+            page = await self.list_sessions(app_name, user_id, page_size, token)
+            for s in page:
+                yield s
+            if len(page) < page_size:
+                return
+            token = page[-1].next_page_token

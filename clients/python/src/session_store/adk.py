@@ -1,0 +1,211 @@
+"""Google ADK session service backed by session_store.
+
+    from session_store.adk import SessionStoreService
+    session_service = SessionStoreService("postgresql://localhost/mydb")
+
+A drop-in for ``DatabaseSessionService(db_url)``: every method is one SQL
+call, ordering, state routing and concurrency are the server's.
+
+* Stale copies: a Session object remembers the ``version`` it was read or
+  last written at, in ADK's own private attribute
+  ``Session._storage_update_marker`` (a string, which is what ADK declares it
+  as; DatabaseSessionService keeps its own revision marker there).  It travels
+  with the object, survives ``model_copy`` and compares equal between two
+  reads of the same revision.  ``append_event`` sends it as
+  ``expected_version``; a conflict becomes ADK's ``StaleSessionError``.
+* Retries: the event id is the idempotency key, with ``verify_replay``: the
+  same event appended twice is stored once; another event reusing an id
+  fails with ``IdempotencyConflict``.
+* The event's own timestamp is the stored message time (``message_time``),
+  so ``GetSessionConfig.after_timestamp`` is served by the server.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
+from google.adk.events.event import Event
+from google.adk.sessions.base_session_service import (BaseSessionService,
+                                                      GetSessionConfig,
+                                                      ListSessionsResponse)
+from google.adk.sessions.session import Session
+from pydantic_core import to_jsonable_python
+
+from ._async_source import async_store
+from ._errors import SessionExists, SessionNotFound, VersionConflict
+from ._sql import RawJson
+
+try:  # ADK's own coercion of state values to JSON (with a logged fallback)
+    from google.adk.sessions._session_util import make_json_safe_state as _json_safe
+except ImportError:  # pragma: no cover - older ADK
+    def _json_safe(state: dict) -> dict:
+        return to_jsonable_python(state)
+
+# ADK's wording, so callers matching on it keep working.
+STALE_SESSION_MESSAGE = (
+    "The session has been modified in storage since it was loaded. "
+    "Please reload the session before appending more events.")
+
+
+def _to_time(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _marker(session: Session) -> Optional[int]:
+    marker = session._storage_update_marker
+    if marker is None:
+        return None
+    try:
+        return int(marker)
+    except ValueError:  # a marker another service wrote
+        return None
+
+
+def _set_marker(session: Session, version: int) -> None:
+    session._storage_update_marker = str(version)
+
+
+class SessionStoreService(BaseSessionService):
+    """A BaseSessionService on the session_store extension.
+
+    ``source``: a ``postgresql://`` URL or libpq DSN (SQLAlchemy-style
+    ``postgresql+asyncpg://`` / ``postgresql+psycopg://`` accepted, the
+    driver part is dropped), an AsyncSessionStore or SessionStore, a
+    psycopg_pool pool or a psycopg connection.
+    """
+
+    def __init__(self, db_url: Any = None, **kwargs: Any):
+        source = db_url if db_url is not None else kwargs.pop("store", None)
+        if source is None:
+            raise ValueError("SessionStoreService needs a database URL, a pool "
+                             "or a SessionStore")
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
+        self._store, self._owned = async_store(source)
+
+    @property
+    def store(self):
+        """The AsyncSessionStore (or wrapper) the service calls."""
+        return self._store
+
+    async def close(self) -> None:
+        if self._owned:
+            await self._store.close()
+
+    async def __aenter__(self) -> "SessionStoreService":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def create_session(self, *, app_name: str, user_id: str,
+                             state: Optional[dict[str, Any]] = None,
+                             session_id: Optional[str] = None) -> Session:
+        try:
+            row = await self._store.create_session(
+                app_name=app_name, user_id=user_id,
+                state=_json_safe(state) if state else None,
+                session_id=session_id, keep_nulls=True)
+        except SessionExists as e:
+            raise AlreadyExistsError(
+                f"Session with id {session_id} already exists.") from e
+        session = Session(id=row.session_id, app_name=row.app_name,
+                          user_id=row.user_id, state=row.state, events=[],
+                          last_update_time=row.update_time.timestamp())
+        _set_marker(session, row.version)
+        return session
+
+    async def get_session(self, *, app_name: str, user_id: str,
+                          session_id: str,
+                          config: Optional[GetSessionConfig] = None
+                          ) -> Optional[Session]:
+        max_count = after_time = None
+        if config is not None:
+            max_count = config.num_recent_events
+            if config.after_timestamp is not None:
+                after_time = _to_time(config.after_timestamp)
+        got = await self._store.get_session_with_messages(
+            app_name=app_name, user_id=user_id, session_id=session_id,
+            max_count=max_count, after_time=after_time, raw_json=True)
+        if got is None:
+            return None
+        row = got.session
+        events = [Event.model_validate_json(m.message) for m in got.messages]
+        last = got.latest_message_time or row.update_time
+        session = Session(id=row.session_id, app_name=row.app_name,
+                          user_id=row.user_id, state=row.state, events=events,
+                          last_update_time=last.timestamp())
+        _set_marker(session, row.version)
+        return session
+
+    async def list_sessions(self, *, app_name: str,
+                            user_id: Optional[str] = None
+                            ) -> ListSessionsResponse:
+        rows = await self._all_sessions(app_name, user_id)
+        rows.reverse()  # ADK lists oldest first
+        sessions = []
+        for r in rows:
+            s = Session(id=r.session_id, app_name=app_name, user_id=r.user_id,
+                        state={}, events=[],
+                        last_update_time=r.update_time.timestamp())
+            _set_marker(s, r.version)
+            sessions.append(s)
+        return ListSessionsResponse(sessions=sessions)
+
+    async def _all_sessions(self, app_name, user_id):
+        """Every page of list_sessions, newest first."""
+        rows, token = [], None
+        while True:
+            page = await self._store.list_sessions(
+                app_name=app_name, user_id=user_id, page_size=1000,
+                page_token=token)
+            rows.extend(page)
+            if len(page) < 1000:
+                return rows
+            token = page[-1].next_page_token
+
+    async def delete_session(self, *, app_name: str, user_id: str,
+                             session_id: str) -> None:
+        await self._store.delete_session(app_name=app_name, user_id=user_id,
+                                         session_id=session_id)
+
+    async def get_user_state(self, *, app_name: str,
+                             user_id: str) -> dict[str, Any]:
+        return dict(await self._store.get_user_state(app_name=app_name,
+                                                     user_id=user_id))
+
+    async def append_event(self, session: Session, event: Event) -> Event:
+        if event.partial:
+            return event
+        # As BaseSessionService: temp: keys reach the in-memory session for
+        # this invocation, never the store.
+        self._apply_temp_state(session, event)
+        event = self._trim_temp_delta_state(event)
+        delta = event.actions.state_delta if event.actions else None
+        message_time = _to_time(event.timestamp)
+        expected = _marker(session)
+        try:
+            result = await self._store.append_messages(
+                app_name=session.app_name, user_id=session.user_id,
+                session_id=session.id,
+                messages=RawJson("[" + event.model_dump_json(exclude_none=True) + "]"),
+                state_delta=_json_safe(delta) if delta else None,
+                expected_version=expected, idempotency_key=event.id or None,
+                keep_nulls=True, message_time=message_time,
+                verify_replay=True if event.id else None)
+        except VersionConflict as e:
+            raise StaleSessionError(STALE_SESSION_MESSAGE) from e
+        except SessionNotFound as e:
+            raise SessionNotFoundError(f"Session {session.id} not found.") from e
+        session.last_update_time = message_time.timestamp()
+        if result.replayed:
+            _set_marker(session, max(result.version, expected or 0))
+            if any(e.id == event.id for e in session.events):
+                return event  # already in this copy: a retry of a success
+        else:
+            _set_marker(session, result.version)
+        return self._commit_event_to_session(session, event)
+

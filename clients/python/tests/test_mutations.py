@@ -1,0 +1,51 @@
+"""The adapters' mechanisms are each caught by a test: the package is copied
+with one mechanism removed, and the tests that guard it must then fail."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(HERE, "..", "src", "session_store")
+
+MUTATIONS = [
+    ("no expected_version", "adk.py",
+     "expected_version=expected, idempotency_key",
+     "expected_version=None, idempotency_key", "test_adk.py", "stale"),
+    ("no idempotency key", "adk.py",
+     "idempotency_key=event.id or None,", "idempotency_key=None,",
+     "test_adk.py", "retried or reused"),
+    ("null removes the key", "adk.py",
+     "keep_nulls=True, message_time", "keep_nulls=None, message_time",
+     "test_adk.py", "none_state"),
+    ("no message time", "adk.py",
+     "message_time=message_time,", "message_time=None,",
+     "test_adk.py", "with_config or last_update"),
+    ("named prepared statements", "_store.py",
+     "cur.execute(call.sql, call.params, prepare=False)",
+     "cur.execute(call.sql, call.params, prepare=True)",
+     "test_client.py", "round_trip"),
+]
+
+
+@pytest.mark.parametrize("name,file,old,new,tests,select", MUTATIONS,
+                         ids=[m[0] for m in MUTATIONS])
+def test_mutation_is_caught(tmp_path, name, file, old, new, tests, select):
+    pkg = tmp_path / "session_store"
+    shutil.copytree(SRC, pkg)
+    path = pkg / file
+    text = path.read_text()
+    assert text.count(old) >= 1, f"{name}: the code to mutate is not there"
+    path.write_text(text.replace(old, new))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path),
+               SS_PYTEST_DB="session_store_pytest_mutation")
+    where = subprocess.run([sys.executable, "-c",
+                            "import session_store; print(session_store.__file__)"],
+                           capture_output=True, text=True, env=env, cwd=HERE)
+    assert where.stdout.startswith(str(tmp_path)), where.stdout + where.stderr
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          os.path.join(HERE, tests), "-k", select],
+                         capture_output=True, text=True, env=env, cwd=HERE, timeout=600)
+    assert run.returncode == 1 and " failed" in run.stdout, run.stdout[-2000:]
