@@ -271,7 +271,7 @@ export class SessionStore {
     const a = new Args().add('app_name', appName).add('user_id', userId)
       .add('state', json(opts.state ?? null), '::jsonb')
       .add('session_id', opts.sessionId ?? null)
-      .opt('keep_nulls', opts.keepNulls);
+      .opt('keep_nulls', opts.keepNulls, '::boolean');
     const rows = await this.query(`SELECT * FROM session_store.create_session(${a})`, a.values);
     return toSession(rows[0]!);
   }
@@ -353,9 +353,9 @@ export class SessionStore {
       .add('state_delta', json(opts.stateDelta ?? null), '::jsonb')
       .add('expected_version', opts.expectedVersion ?? null, '::bigint')
       .add('idempotency_key', opts.idempotencyKey ?? null)
-      .opt('keep_nulls', opts.keepNulls)
+      .opt('keep_nulls', opts.keepNulls, '::boolean')
       .opt('message_time', time(opts.messageTime), '::timestamptz')
-      .opt('verify_replay', opts.verifyReplay);
+      .opt('verify_replay', opts.verifyReplay, '::boolean');
     const rows = await this.query(`SELECT * FROM session_store.append_messages(${a})`, a.values);
     return toAppend(rows[0]!);
   }
@@ -371,7 +371,7 @@ export class SessionStore {
       .add('state_delta', json(opts.stateDelta ?? null), '::jsonb')
       .add('expected_version', opts.expectedVersion ?? null, '::bigint')
       .add('idempotency_key', opts.idempotencyKey ?? null)
-      .opt('keep_nulls', opts.keepNulls);
+      .opt('keep_nulls', opts.keepNulls, '::boolean');
     const rows = await this.query(`SELECT * FROM session_store.replace_messages(${a})`, a.values);
     const r = rows[0]!;
     return { ...toAppend(r), removed: r.removed };
