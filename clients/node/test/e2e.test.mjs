@@ -66,3 +66,38 @@ test('ADK Runner, two processes: every event stored once, in order', async () =>
   const user = (await pool.query("SELECT session_store.get_user_state('adk-e2e', 'e2e-user') AS s")).rows[0].s;
   assert.deepEqual(user, { last_0: SESSIONS * TURNS, last_1: SESSIONS * TURNS });
 });
+
+test('OpenAI Agents run(), two processes: every item stored once, in order', async () => {
+  const SESSIONS = 2;
+  const TURNS = 4;
+  const outs = await twoProcesses('openai_worker.mjs', SESSIONS, TURNS);
+  const kinds = (m) => m.type === 'function_call' ? 'call'
+    : m.type === 'function_call_result' ? 'result' : m.role === 'user' ? 'user' : 'answer';
+  const tagOf = (m) => m.role === 'user' ? m.content
+    : m.type === 'function_call' ? JSON.parse(m.arguments).q
+    : m.type === 'function_call_result' ? m.callId.slice('call-'.length)
+    : m.content[0].text.slice('answer to '.length);
+  const check = async (sid, workers) => {
+    const rows = await stored('oai-e2e', ['e2e-user', sid]);
+    assert.deepEqual(rows.map((r) => r.seq), rows.map((_, i) => i + 1), `${sid}: a gap`);
+    assert.equal(rows.length, TURNS * 4 * workers.length, `${sid}: user, call, result, answer per turn`);
+    const byTag = new Map();
+    for (const r of rows) {
+      const tag = tagOf(r.m);
+      if (!byTag.has(tag)) byTag.set(tag, []);
+      byTag.get(tag).push(kinds(r.m));
+    }
+    for (const w of workers) {
+      const tags = [...byTag.keys()].filter((t) => t.startsWith(`w${w} `));
+      assert.deepEqual(tags, Array.from({ length: TURNS }, (_, t) => `w${w} ${sid} turn ${t}`),
+                       `${sid}: the turns of process ${w}, once each, in order`);
+      for (const t of tags) assert.deepEqual(byTag.get(t), ['user', 'call', 'result', 'answer'], t);
+    }
+  };
+  for (const w of [0, 1]) {
+    for (let i = 0; i < SESSIONS; i++) await check(`w${w}-s${i}`, [w]);
+  }
+  await check('shared', [0, 1]);
+  const writes = outs.map((o) => (o.calls.addItems ?? 0) + (o.calls.applyHistoryTransaction ?? 0));
+  assert.ok(writes.every((n) => n > 0), JSON.stringify(outs));
+});
