@@ -14,19 +14,20 @@ OBJS = src/session_store.o src/validate.o src/state.o src/lock.o src/head.o \
        src/direct.o \
        src/store.o src/session.o src/append.o src/messages.o \
        src/listing.o src/expire.o
-DATA = session_store--1.0.sql
+DATA = session_store--1.0.sql session_store--1.0--1.1.sql
 PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out
 REGRESS = setup create_session append_messages get_messages state errors \
-          list_sessions trim fork expire limits
+          list_sessions trim fork expire limits \
+          keep_nulls after_time verify_replay replace_messages count_sessions
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out
 ISOLATION = create_fresh_app create_same_id append_interleaved \
             append_repeatable_read app_state_merge app_state_no_wait \
             idempotency_replay pop_append rewind_append fork_append \
-            expire_append
+            expire_append replace_append verify_replay
 ISOLATION_OPTS = --inputdir=test
 
 PG_MAJOR ?= 15

@@ -1,7 +1,11 @@
 --
--- Install the extension and a helper the other tests use.
+-- Install the extension and a helper the other tests use.  The suite also
+-- runs on a database updated from 1.0 (test/upgrade.sh), where the
+-- extension is already there.
 --
-CREATE EXTENSION session_store;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS session_store;
+RESET client_min_messages;
 
 -- Run a statement; return 'ok', or the SQLSTATE and message of its error.
 CREATE SCHEMA test;

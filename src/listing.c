@@ -20,6 +20,11 @@
  *
  * No lock is taken; the two parts of a page run on the caller's snapshot.
  *
+ * count_sessions (1.1) counts an app's (or a user's) sessions with one
+ * range of the sessions primary key, whose leading columns are app_name
+ * and user_id: O(number of sessions counted), index-only where the
+ * visibility map allows.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_store.h"
@@ -239,6 +244,7 @@ EmitRows(ReturnSetInfo *rsinfo, text *app_name, text *user_filter)
 /* SQL-callable functions */
 
 PG_FUNCTION_INFO_V1(session_store_list_sessions);
+PG_FUNCTION_INFO_V1(session_store_count_sessions);
 
 /*
  * list_sessions(app_name, user_id, page_size, page_token)
@@ -321,4 +327,28 @@ session_store_list_sessions(PG_FUNCTION_ARGS)
 	ss_spi_end(&call);
 	ss_call_end(&call);
 	return (Datum) 0;
+}
+
+/* count_sessions(app_name, user_id) → bigint: the app's or the user's sessions */
+Datum
+session_store_count_sessions(PG_FUNCTION_ARGS)
+{
+	SsCall		call;
+	Datum		args[2];
+	text	   *user_id;
+	bool		isnull;
+	int64		n;
+
+	ss_call_begin(&call);
+	args[0] = PointerGetDatum(ss_arg_id(fcinfo, 0, "app_name"));
+	user_id = ss_arg_id_or_null(fcinfo, 1, "user_id");
+	args[1] = PointerGetDatum(user_id);
+
+	ss_spi_begin(&call);
+	if (ss_exec(user_id == NULL ? Q_COUNT_APP : Q_COUNT_USER, args, NULL, true) != 1)
+		elog(ERROR, "count_sessions: no result row");
+	n = ss_result_int64(0, 1, &isnull);
+	ss_spi_end(&call);
+	ss_call_end(&call);
+	PG_RETURN_INT64(n);
 }

@@ -7,7 +7,10 @@
  * session lookup and the message scan agree with each other.  Every read
  * is a range scan of the messages primary key, backward when only the
  * latest max_count are wanted (then put back in ascending order), so its
- * cost follows the rows returned and not the length of the session.
+ * cost follows the rows returned and not the length of the session.  With
+ * after_time (1.1) the scan is always backward, from the newest message of
+ * the window, and stops at the first message older than after_time: it
+ * reads the rows it returns and one more.
  *
  * pop_message, rewind_session and clear_session run under the session lock
  * (head.c) and advance the head only when they removed something.  They
@@ -17,10 +20,103 @@
  */
 #include "session_store.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #define FETCH_BATCH 1000
+
+/* get_messages' arguments in 1.0; 1.1 adds after_time. */
+#define GET_MESSAGES_NARGS_1_0 6
+
+/* Columns of session_store.messages (ss_table checks the layout). */
+enum
+{
+	MSG_USER_ID = 1, MSG_SID, MSG_SEQ, MSG_MESSAGE, MSG_CREATE_TIME
+};
+
+/*
+ * The messages of the window after_seq < seq < before_seq of session
+ * (user_id, sid) whose create_time >= after_time, at most max_count of
+ * them when latest: a backward scan of the primary key from the newest
+ * message of the window that stops at the first message older than
+ * after_time.  Emitted in ascending seq order.  Runs on the caller's
+ * snapshot.
+ */
+static void
+EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
+		  int64 after_seq, int64 before_seq, TimestampTz after_time,
+		  bool latest, int32 max_count)
+{
+	SsTable    *t;
+	TupleDesc	desc;
+	ScanKeyData keys[4];
+	Snapshot	snap;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	HeapTuple  *rows;
+	int			cap = 16;
+	int			n = 0;
+
+	if (latest && max_count == 0)
+		return;
+	t = ss_table(call, SS_MESSAGES, false);
+	desc = RelationGetDescr(t->rel);
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   TupleDescAttr(desc, MSG_USER_ID - 1)->attcollation,
+						   F_TEXTEQ, PointerGetDatum(user_id));
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   InvalidOid, F_INT8EQ, Int64GetDatum(sid));
+	ScanKeyEntryInitialize(&keys[2], 0, 3, BTGreaterStrategyNumber, InvalidOid,
+						   InvalidOid, F_INT8GT, Int64GetDatum(after_seq));
+	ScanKeyEntryInitialize(&keys[3], 0, 3, BTLessStrategyNumber, InvalidOid,
+						   InvalidOid, F_INT8LT, Int64GetDatum(before_seq));
+
+	rows = palloc(sizeof(HeapTuple) * cap);
+	snap = RegisterSnapshot(GetActiveSnapshot());
+	slot = table_slot_create(t->rel, NULL);
+	scan = index_beginscan(t->rel, t->pkey, snap, 4, 0);
+	index_rescan(scan, keys, 4, NULL, 0);
+	while ((!latest || n < max_count) &&
+		   index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+		TimestampTz created;
+
+		created = DatumGetTimestampTz(slot_getattr(slot, MSG_CREATE_TIME, &isnull));
+		if (isnull)
+			elog(ERROR, "message without create_time");
+		if (created < after_time)
+			break;
+		if (n == cap)
+		{
+			cap *= 2;
+			rows = repalloc(rows, sizeof(HeapTuple) * cap);
+		}
+		rows[n++] = ExecCopySlotHeapTuple(slot);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+
+	for (int i = n - 1; i >= 0; i--)
+	{
+		Datum		cols[MSG_CREATE_TIME];
+		bool		colnulls[MSG_CREATE_TIME];
+
+		heap_deform_tuple(rows[i], desc, cols, colnulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 cols + MSG_SEQ - 1, colnulls + MSG_SEQ - 1);
+		heap_freetuple(rows[i]);
+	}
+	pfree(rows);
+}
 
 /* SQL-callable functions */
 
@@ -28,7 +124,8 @@ PG_FUNCTION_INFO_V1(session_store_get_messages);
 
 /*
  * get_messages(app_name, user_id, session_id, max_count, after_seq,
- *				before_seq) → TABLE(seq, message, create_time), ascending
+ *				before_seq [1.1: , after_time])
+ *	→ TABLE(seq, message, create_time), ascending
  */
 Datum
 session_store_get_messages(PG_FUNCTION_ARGS)
@@ -40,6 +137,7 @@ session_store_get_messages(PG_FUNCTION_ARGS)
 	int32		max_count = latest ? PG_GETARG_INT32(3) : 0;
 	int64		after_seq = PG_ARGISNULL(4) ? PG_INT64_MIN : PG_GETARG_INT64(4);
 	int64		before_seq = PG_ARGISNULL(5) ? PG_INT64_MAX : PG_GETARG_INT64(5);
+	bool		since = PG_NARGS() > GET_MESSAGES_NARGS_1_0 && !PG_ARGISNULL(6);
 	SessionHead head;
 	Datum		args[5];
 	Portal		portal;
@@ -55,6 +153,15 @@ session_store_get_messages(PG_FUNCTION_ARGS)
 	ss_spi_begin(&call);
 	if (!ss_read_head(&call, &key, false, &head))
 		ss_report_session_missing(&key);
+
+	if (since)
+	{
+		EmitSince(&call, rsinfo, key.user_id, head.sid, after_seq, before_seq,
+				  PG_GETARG_TIMESTAMPTZ(6), latest, max_count);
+		ss_spi_end(&call);
+		ss_call_end(&call);
+		return (Datum) 0;
+	}
 
 	args[0] = PointerGetDatum(key.user_id);
 	args[1] = Int64GetDatum(head.sid);

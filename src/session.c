@@ -144,7 +144,8 @@ PG_FUNCTION_INFO_V1(session_store_get_app_state);
 PG_FUNCTION_INFO_V1(session_store_get_user_state);
 
 /*
- * create_session(app_name, user_id, state, session_id) → session
+ * create_session(app_name, user_id, state, session_id [1.1: , keep_nulls])
+ *	→ session
  *
  * Under the session lock, an existing id is looked for on a snapshot taken
  * after the lock was granted, so a session committed by a concurrent
@@ -171,7 +172,7 @@ session_store_create_session(PG_FUNCTION_ARGS)
 	key.session_id = ss_arg_id_or_null(fcinfo, 3, "session_id");
 	if (key.session_id == NULL)
 		key.session_id = NewSessionId();
-	ss_route_delta(state, &delta);
+	ss_route_delta(state, ss_arg_bool(fcinfo, 4, "keep_nulls", false), &delta);
 
 	ss_spi_begin(&call);
 	ss_lock_session(&key);

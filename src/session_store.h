@@ -11,9 +11,9 @@
  *	  direct.c    heap and index access for the hot path, without SPI
  *	  head.c      the session head: lock, read, version check, advance
  *	  session.c   create/get/delete/fork session, app and user state
- *	  append.c    append_messages
+ *	  append.c    append_messages, replace_messages, request digests
  *	  messages.c  get_messages, pop_message, rewind_session, clear_session
- *	  listing.c   list_sessions and its page tokens
+ *	  listing.c   list_sessions and its page tokens, count_sessions
  *	  expire.c    expire_sessions
  *
  *-------------------------------------------------------------------------
@@ -59,6 +59,10 @@ extern Jsonb *ss_arg_object_or_null(FunctionCallInfo fcinfo, int argno,
 									const char *argname);
 extern Jsonb *ss_arg_messages(FunctionCallInfo fcinfo, int argno,
 							  int *nmessages);
+extern Jsonb *ss_arg_message_array(FunctionCallInfo fcinfo, int argno,
+								   const char *argname, int *nmessages);
+extern bool ss_arg_bool(FunctionCallInfo fcinfo, int argno,
+						const char *argname, bool dflt);
 extern void ss_require_arg(FunctionCallInfo fcinfo, int argno,
 						   const char *argname);
 
@@ -73,8 +77,8 @@ typedef enum StateScope
 
 /*
  * A state delta split by scope.  For each scope that the delta touches,
- * "set" holds the keys to store (prefix stripped, never a JSON null) and
- * "remove" the keys whose value was null, as a text[].  Applying it is
+ * "set" holds the keys to store (prefix stripped; a JSON null only when
+ * nulls are kept) and "remove" the keys whose value was null, as a text[].  Applying it is
  * (state - remove) || set, evaluated on the latest row version.
  */
 typedef struct StateDelta
@@ -84,7 +88,7 @@ typedef struct StateDelta
 	Datum		remove[NUM_SCOPES];
 } StateDelta;
 
-extern void ss_route_delta(Jsonb *delta, StateDelta *out);
+extern void ss_route_delta(Jsonb *delta, bool keep_nulls, StateDelta *out);
 extern Jsonb *ss_empty_object(void);
 extern Jsonb *ss_merged_state(Jsonb *session_state, Jsonb *user_state,
 							  Jsonb *app_state);
@@ -127,6 +131,12 @@ typedef enum SsQuery
 	Q_LIST_USER_OLDER,
 	Q_EXPIRE_CANDIDATES_APP,
 	Q_EXPIRE_CANDIDATES_ALL,
+	/* 1.1: queries of columns and functions 1.0 does not have */
+	Q_IDEM_LOOKUP_DIGEST,
+	Q_IDEM_INSERT_DIGEST,
+	Q_MESSAGES_TAIL,
+	Q_COUNT_APP,
+	Q_COUNT_USER,
 #ifdef SESSION_STORE_TEST_NO_UPSERT
 	Q_USER_STATE_UPDATE,
 	Q_APP_STATE_UPDATE,

@@ -5,7 +5,8 @@
  *
  * A key "app:NAME" belongs to the app's state, "user:NAME" to the user's,
  * "temp:NAME" is dropped, anything else belongs to the session.  A JSON
- * null removes a key; any other value replaces it wholesale.  The routed
+ * null removes a key (unless the caller asked for nulls to be kept, as
+ * 1.1's keep_nulls does); any other value replaces it wholesale.  The routed
  * delta is applied by SQL on the latest row version, (state - removed) ||
  * set, so concurrent deltas to different keys of one row never undo each
  * other.  Nothing here takes a lock.
@@ -68,10 +69,12 @@ ss_empty_object(void)
 
 /*
  * Split delta (a JSON object, or NULL for no delta) by scope into *out.
- * Scopes the delta does not touch are left with touches[] false.
+ * Scopes the delta does not touch are left with touches[] false.  With
+ * keep_nulls a JSON null is a value to store like any other; without it
+ * (the 1.0 rule) it removes the key.
  */
 void
-ss_route_delta(Jsonb *delta, StateDelta *out)
+ss_route_delta(Jsonb *delta, bool keep_nulls, StateDelta *out)
 {
 	JsonbParseState *set_state[NUM_SCOPES] = {NULL};
 	ArrayBuildState *removed[NUM_SCOPES] = {NULL};
@@ -102,7 +105,7 @@ ss_route_delta(Jsonb *delta, StateDelta *out)
 			continue;
 		out->touches[scope] = true;
 
-		if (v.type == jbvNull)
+		if (v.type == jbvNull && !keep_nulls)
 		{
 			text	   *name = cstring_to_text_with_len(key.val.string.val,
 														key.val.string.len);

@@ -278,6 +278,47 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		2, {TIMESTAMPTZOID, INT4OID}, true
 	},
 
+	/*
+	 * 1.1.  The idempotency key's request digest and removed count are
+	 * columns 1.0 does not have: these are used only when the function was
+	 * called through its 1.1 declaration.
+	 */
+	[Q_IDEM_LOOKUP_DIGEST] = {
+		"SELECT first_seq, last_seq, version, update_time, request_digest,"
+		"       removed"
+		" FROM session_store.idempotency_keys"
+		" WHERE" MESSAGES_KEY_QUAL
+		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
+		3, {TEXTOID, INT8OID, TEXTOID}
+	},
+	[Q_IDEM_INSERT_DIGEST] = {
+		"INSERT INTO session_store.idempotency_keys"
+		" (user_id, sid, idempotency_key, first_seq, last_seq, version,"
+		"  update_time, request_digest, removed)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+		9, {TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
+			TIMESTAMPTZOID, BYTEAOID, INT8OID}
+	},
+	/* the latest $3 messages, newest first: a backward primary key range */
+	[Q_MESSAGES_TAIL] = {
+		"SELECT seq, message FROM session_store.messages"
+		" WHERE" MESSAGES_KEY_QUAL
+		" ORDER BY seq DESC LIMIT $3",
+		3, {TEXTOID, INT8OID, INT8OID}, true
+	},
+	/* count_sessions: a prefix of the sessions primary key */
+	[Q_COUNT_APP] = {
+		"SELECT pg_catalog.count(*) FROM session_store.sessions"
+		" WHERE app_name OPERATOR(pg_catalog.=) $1",
+		1, {TEXTOID}, true
+	},
+	[Q_COUNT_USER] = {
+		"SELECT pg_catalog.count(*) FROM session_store.sessions"
+		" WHERE app_name OPERATOR(pg_catalog.=) $1"
+		"   AND user_id OPERATOR(pg_catalog.=) $2",
+		2, {TEXTOID, TEXTOID}, true
+	},
+
 #ifdef SESSION_STORE_TEST_NO_UPSERT
 	/* test-only build: the update-else-insert that ON CONFLICT replaces */
 	[Q_USER_STATE_UPDATE] = {

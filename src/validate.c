@@ -88,13 +88,36 @@ ss_arg_object_or_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 }
 
 /*
- * The messages argument: a JSON array (possibly empty) whose elements are
- * all JSON objects, within session_store.max_batch_messages elements of
+ * An optional trailing boolean argument added in 1.1: dflt when the SQL
+ * declaration of the function (a database still at 1.0) does not have it;
+ * 22004 when it is NULL.
+ */
+bool
+ss_arg_bool(FunctionCallInfo fcinfo, int argno, const char *argname, bool dflt)
+{
+	if (PG_NARGS() <= argno)
+		return dflt;
+	ss_require_arg(fcinfo, argno, argname);
+	return PG_GETARG_BOOL(argno);
+}
+
+/* The messages argument of append_messages: see ss_arg_message_array. */
+Jsonb *
+ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
+{
+	return ss_arg_message_array(fcinfo, argno, "messages", nmessages);
+}
+
+/*
+ * A required argument of messages to store: a JSON array (possibly empty)
+ * whose elements are all JSON objects, within
+ * session_store.max_batch_messages elements of
  * session_store.max_message_size bytes each.  Sets *nmessages to the
  * array length.
  */
 Jsonb *
-ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
+ss_arg_message_array(FunctionCallInfo fcinfo, int argno, const char *argname,
+					 int *nmessages)
 {
 	Jsonb	   *jb;
 	JsonbIterator *it;
@@ -102,12 +125,12 @@ ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
 	JsonbIteratorToken tok;
 	int			n = 0;
 
-	ss_require_arg(fcinfo, argno, "messages");
+	ss_require_arg(fcinfo, argno, argname);
 	jb = PG_GETARG_JSONB_P(argno);
 	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("argument \"messages\" must be a JSON array of objects")));
+				 errmsg("argument \"%s\" must be a JSON array of objects", argname)));
 	if (JB_ROOT_COUNT(jb) > ss_max_batch_messages)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -125,7 +148,7 @@ ss_arg_messages(FunctionCallInfo fcinfo, int argno, int *nmessages)
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("argument \"messages\" must be a JSON array of objects"),
+					 errmsg("argument \"%s\" must be a JSON array of objects", argname),
 					 errdetail("The element at index %d is not a JSON object.", n - 1)));
 		if (v.val.binary.len > ss_max_message_size)
 			ereport(ERROR,

@@ -1,4 +1,4 @@
--- The API's shape: every function of the contract with its exact signature,
+-- The API's shape (1.1): every function of the contract with its exact signature,
 -- defaults, result, volatility and strictness; the result types; and no
 -- EXECUTE for PUBLIC.
 \set ON_ERROR_STOP 1
@@ -12,8 +12,8 @@ CREATE EXTENSION session_store;
 -- name, identity arguments, full argument list with defaults, result, volatility
 CREATE TEMP TABLE api (fn text, args text, full_args text, result text, vol text);
 INSERT INTO api VALUES
- ('create_session', 'app_name text, user_id text, state jsonb, session_id text',
-  'app_name text, user_id text, state jsonb DEFAULT NULL::jsonb, session_id text DEFAULT NULL::text',
+ ('create_session', 'app_name text, user_id text, state jsonb, session_id text, keep_nulls boolean',
+  'app_name text, user_id text, state jsonb DEFAULT NULL::jsonb, session_id text DEFAULT NULL::text, keep_nulls boolean DEFAULT false',
   'session_store.session', 'v'),
  ('get_session', 'app_name text, user_id text, session_id text',
   'app_name text, user_id text, session_id text',
@@ -21,12 +21,18 @@ INSERT INTO api VALUES
  ('delete_session', 'app_name text, user_id text, session_id text',
   'app_name text, user_id text, session_id text',
   'boolean', 'v'),
- ('append_messages', 'app_name text, user_id text, session_id text, messages jsonb, state_delta jsonb, expected_version bigint, idempotency_key text',
-  'app_name text, user_id text, session_id text, messages jsonb, state_delta jsonb DEFAULT NULL::jsonb, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text',
+ ('append_messages', 'app_name text, user_id text, session_id text, messages jsonb, state_delta jsonb, expected_version bigint, idempotency_key text, keep_nulls boolean, message_time timestamp with time zone, verify_replay boolean',
+  'app_name text, user_id text, session_id text, messages jsonb, state_delta jsonb DEFAULT NULL::jsonb, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text, keep_nulls boolean DEFAULT false, message_time timestamp with time zone DEFAULT NULL::timestamp with time zone, verify_replay boolean DEFAULT false',
   'TABLE(first_seq bigint, last_seq bigint, version bigint, update_time timestamp with time zone, replayed boolean)', 'v'),
- ('get_messages', 'app_name text, user_id text, session_id text, max_count integer, after_seq bigint, before_seq bigint',
-  'app_name text, user_id text, session_id text, max_count integer DEFAULT NULL::integer, after_seq bigint DEFAULT NULL::bigint, before_seq bigint DEFAULT NULL::bigint',
+ ('replace_messages', 'app_name text, user_id text, session_id text, expected_suffix jsonb, replacement jsonb, state_delta jsonb, expected_version bigint, idempotency_key text, keep_nulls boolean',
+  'app_name text, user_id text, session_id text, expected_suffix jsonb, replacement jsonb, state_delta jsonb DEFAULT NULL::jsonb, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text, keep_nulls boolean DEFAULT false',
+  'TABLE(first_seq bigint, last_seq bigint, version bigint, update_time timestamp with time zone, replayed boolean, removed bigint)', 'v'),
+ ('get_messages', 'app_name text, user_id text, session_id text, max_count integer, after_seq bigint, before_seq bigint, after_time timestamp with time zone',
+  'app_name text, user_id text, session_id text, max_count integer DEFAULT NULL::integer, after_seq bigint DEFAULT NULL::bigint, before_seq bigint DEFAULT NULL::bigint, after_time timestamp with time zone DEFAULT NULL::timestamp with time zone',
   'TABLE(seq bigint, message jsonb, create_time timestamp with time zone)', 's'),
+ ('count_sessions', 'app_name text, user_id text',
+  'app_name text, user_id text DEFAULT NULL::text',
+  'bigint', 's'),
  ('list_sessions', 'app_name text, user_id text, page_size integer, page_token text',
   'app_name text, user_id text DEFAULT NULL::text, page_size integer DEFAULT 100, page_token text DEFAULT NULL::text',
   'SETOF session_store.session_summary', 's'),
@@ -56,13 +62,17 @@ LEFT JOIN pg_proc p
   ON p.pronamespace = 'session_store'::regnamespace AND p.proname = a.fn
  AND pg_get_function_identity_arguments(p.oid) = a.args;
 
-SELECT plan((SELECT count(*)::int * 6 FROM api) + 6);
+SELECT plan((SELECT count(*)::int * 6 FROM api) + 7);
 
 SELECT has_schema('session_store');
 SELECT functions_are('session_store', ARRAY(SELECT fn FROM api),
                      'the schema holds exactly the API''s functions');
 
 SELECT ok(poid IS NOT NULL, fn || '(' || args || ') exists') FROM api_proc ORDER BY fn;
+SELECT is((SELECT string_agg(proname, ', ' ORDER BY proname) FROM
+             (SELECT proname FROM pg_proc WHERE pronamespace = 'session_store'::regnamespace
+              GROUP BY proname HAVING count(*) > 1) o),
+          NULL, 'no function name is overloaded (no 1.0 signature left beside its 1.1 one)');
 SELECT is(pg_get_function_arguments(poid), full_args, fn || ': argument names and defaults') FROM api_proc ORDER BY fn;
 SELECT is(pg_get_function_result(poid), result, fn || ': result') FROM api_proc ORDER BY fn;
 SELECT is(provolatile::text, vol, fn || ': volatility') FROM api_proc ORDER BY fn;

@@ -27,7 +27,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_app;
 CREATE ROLE ss_priv_exec_only NOLOGIN;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_exec_only;
 
-SELECT plan(109);
+SELECT plan(114);
 
 -- The lists below are complete: a function, table or sequence added to the
 -- schema makes these fail until this file covers it.
@@ -35,7 +35,7 @@ SELECT functions_are('session_store', ARRAY[
     'create_session', 'get_session', 'list_sessions', 'delete_session',
     'append_messages', 'get_messages', 'pop_message', 'rewind_session',
     'clear_session', 'fork_session', 'get_app_state', 'get_user_state',
-    'expire_sessions'],
+    'expire_sessions', 'replace_messages', 'count_sessions'],
     'this file calls every function of the schema');
 SELECT tables_are('session_store', ARRAY[
     'sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states'],
@@ -106,7 +106,9 @@ FROM (VALUES
   ('fork_session',    $$SELECT session_store.fork_session('priv', 'alice', 's1')$$),
   ('get_app_state',   $$SELECT session_store.get_app_state('priv')$$),
   ('get_user_state',  $$SELECT session_store.get_user_state('priv', 'alice')$$),
-  ('expire_sessions', $$SELECT session_store.expire_sessions('1 hour')$$)
+  ('expire_sessions', $$SELECT session_store.expire_sessions('1 hour')$$),
+  ('replace_messages', $$SELECT * FROM session_store.replace_messages('priv', 'alice', 's1', '[]', '[]')$$),
+  ('count_sessions',  $$SELECT session_store.count_sessions('priv')$$)
 ) AS calls(fn, call)
 ORDER BY fn;
 RESET ROLE;
@@ -200,6 +202,22 @@ WHERE app_name = 'priv' AND user_id = 'alice' AND session_id = 'f1';
 SET ROLE ss_priv_app;
 SELECT is(session_store.expire_sessions('1 hour', 'priv'), 1::bigint,
           'expire_sessions deletes the idle session');
+
+-- the 1.1 functions, on an app of their own
+SELECT session_store.create_session('priv-r', 'bob', NULL, 'r1') IS NOT NULL AS created \gset
+SELECT is((SELECT to_jsonb(r) - 'update_time'
+           FROM session_store.append_messages('priv-r', 'bob', 'r1', '[{"n": 1}]',
+                keep_nulls => true, message_time => '2026-01-01 00:00:00+00',
+                verify_replay => true, idempotency_key => 'a-1') r),
+          '{"first_seq": 1, "last_seq": 1, "version": 1, "replayed": false}'::jsonb,
+          'append_messages with the 1.1 arguments');
+SELECT is((SELECT to_jsonb(r) - 'update_time'
+           FROM session_store.replace_messages('priv-r', 'bob', 'r1', '[{"n": 1}]', '[{"n": 2}]',
+                idempotency_key => 'r-1') r),
+          '{"first_seq": 2, "last_seq": 2, "version": 2, "replayed": false, "removed": 1}'::jsonb,
+          'replace_messages replaces the latest message');
+SELECT is(session_store.count_sessions('priv-r'), 1::bigint,
+          'count_sessions counts the app''s sessions');
 
 -------------------------------------------------------------------------------
 -- ... and nothing more
