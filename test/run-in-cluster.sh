@@ -31,6 +31,12 @@ stress() {
 	return $rc
 }
 
+# The TypeScript package: its pinned dependencies (npm ci, which also builds
+# it through its prepare script), then its tests with node's test runner.
+node() {
+	(cd clients/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
+}
+
 for suite in "$@"; do
 	echo
 	echo "=== $suite ==="
