@@ -22,6 +22,10 @@ pgtap() {
 	pg_prove --failures -d "$db" test/pgtap/*.sql
 }
 
+upgrade() {
+	bash test/upgrade.sh
+}
+
 stress() {
 	local rc=0 t
 	for t in test/stress/*.py; do

@@ -1,11 +1,11 @@
 #!/bin/bash
 # Run the test suites against the installed extension.
 #
-#   test/run.sh [suite ...]     suites: regress isolation pgtap stress node tap valgrind
+#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress node tap valgrind
 #                               (default: all of them, in that order)
 #
-# regress, isolation, pgtap, stress and node (the TypeScript client) share one
-# throwaway cluster made by
+# regress, isolation, pgtap, upgrade, stress and node (the TypeScript client)
+# share one throwaway cluster made by
 # pg_virtualenv; the TAP tests (crash recovery, dump/restore) make their own
 # clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
 # initdb refuses to run as root; valgrind runs pg_regress against a server
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 . test/env.sh
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap stress node tap valgrind)
+[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap upgrade stress node tap valgrind)
 
 # Options for the shared throwaway cluster: UTF-8 whatever the caller's
 # locale, room for the stress tests' connections, commit timestamps for the
@@ -41,7 +41,7 @@ run_suite() {
 in_cluster=()
 for s in "${suites[@]}"; do
 	case "$s" in
-		regress|isolation|pgtap|stress|node) in_cluster+=("$s") ;;
+		regress|isolation|pgtap|upgrade|stress|node) in_cluster+=("$s") ;;
 		tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac

@@ -12,7 +12,9 @@
 #      keys, a session whose id and messages are full of unicode and quotes,
 #      pop_message and rewind_session (so last_seq is above the highest stored
 #      seq), clear_session, two fork_session, an empty session and a deleted
-#      one;
+#      one, and a session written with the 1.1 arguments (kept nulls, client
+#      message times, request digests, a replace_messages and its removed
+#      count);
 #   2. it is dumped with pg_dump -Fc and restored with pg_restore into "dst",
 #      a database created without the extension;
 #   3. every table, ordered by primary key, the sid sequence, and what the API
@@ -20,7 +22,8 @@
 #      get_user_state) are identical in src and dst;
 #   4. dst keeps working as the same store: an append after pop/rewind
 #      continues after the old last_seq, an idempotency key used before the
-#      dump replays, and a new session (NULL id) gets a sid above every
+#      dump replays (and is verified against its restored digest), and a new
+#      session (NULL id) gets a sid above every
 #      restored one, so its messages never mix with restored messages.
 
 use strict;
@@ -206,6 +209,22 @@ SELECT session_store.append_messages('code-agent', 'carol', 'doomed', '[{"n": 1}
 SELECT session_store.delete_session('code-agent', 'carol', 'doomed');
 });
 
+# Session J: code-agent / dave / v11, written with the 1.1 arguments.
+$node->safe_psql(
+	'src', q{
+SELECT session_store.create_session('code-agent', 'dave', '{"pending": null}', 'v11',
+	keep_nulls => true);
+SELECT session_store.append_messages('code-agent', 'dave', 'v11',
+	'[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "draft"}]',
+	state_delta => '{"pending": null, "turn": 1}', keep_nulls => true,
+	message_time => '2026-05-01 12:00:00+00', idempotency_key => 'v11-1',
+	verify_replay => true);
+SELECT session_store.replace_messages('code-agent', 'dave', 'v11',
+	'[{"role": "assistant", "content": "draft"}]',
+	'[{"role": "assistant", "content": "final"}, {"role": "user", "content": "thanks"}]',
+	idempotency_key => 'v11-2');
+});
+
 # What src must hold, so that the comparisons below compare something.
 is( $node->safe_psql(
 		'src', q{
@@ -214,9 +233,10 @@ SELECT (SELECT count(*) FROM session_store.sessions),
        (SELECT count(*) FROM session_store.idempotency_keys),
        (SELECT count(*) FROM session_store.user_states),
        (SELECT count(*) FROM session_store.app_states)}),
-	# sessions A..H; messages 55+3+5+4+5+0+2+0; keys req-1..3, weird,
-	# bob-1..2, g-1; users alice, bob, o'brien; apps travel-agent, code-agent
-	'8|74|7|3|2',
+	# sessions A..H, J; messages 55+3+5+4+5+0+2+0+3; keys req-1..3, weird,
+	# bob-1..2, g-1, v11-1..2; users alice, bob, o'brien; apps travel-agent,
+	# code-agent
+	'9|77|9|3|2',
 	'src: sessions, messages, idempotency keys, user and app states populated'
 );
 
@@ -255,17 +275,17 @@ my @same = (
 	[
 		'table sessions',
 		q{SELECT t::text FROM session_store.sessions t
-		  ORDER BY app_name, user_id, session_id}, 8
+		  ORDER BY app_name, user_id, session_id}, 9
 	],
 	[
 		'table messages',
 		q{SELECT t::text FROM session_store.messages t
-		  ORDER BY user_id, sid, seq}, 74
+		  ORDER BY user_id, sid, seq}, 77
 	],
 	[
 		'table idempotency_keys',
 		q{SELECT t::text FROM session_store.idempotency_keys t
-		  ORDER BY user_id, sid, idempotency_key}, 7
+		  ORDER BY user_id, sid, idempotency_key}, 9
 	],
 	[
 		'table user_states',
@@ -293,7 +313,7 @@ my @same = (
 		q{SELECT a.app, l.*
 		  FROM (VALUES ('code-agent'), ('travel-agent')) a(app),
 		       LATERAL session_store.list_sessions(a.app) WITH ORDINALITY l
-		  ORDER BY a.app, l.ordinality}, 8
+		  ORDER BY a.app, l.ordinality}, 9
 	],
 	[
 		'list_sessions of each user',
@@ -309,7 +329,7 @@ my @same = (
 		  FROM (VALUES ('code-agent'), ('travel-agent')) a(app),
 		       LATERAL session_store.list_sessions(a.app) l,
 		       LATERAL session_store.get_session(a.app, l.user_id, l.session_id) g
-		  ORDER BY 1}, 8
+		  ORDER BY 1}, 9
 	],
 	[
 		'get_messages of every listed session',
@@ -317,7 +337,7 @@ my @same = (
 		  FROM (VALUES ('code-agent'), ('travel-agent')) a(app),
 		       LATERAL session_store.list_sessions(a.app) l,
 		       LATERAL session_store.get_messages(a.app, l.user_id, l.session_id) m
-		  ORDER BY 1, 2, 3, m.seq}, 74
+		  ORDER BY 1, 2, 3, m.seq}, 77
 	],
 	[
 		'get_messages windows (max_count, after_seq, before_seq)',
@@ -329,6 +349,14 @@ my @same = (
 		   UNION ALL
 		   SELECT 'trip-b', m.* FROM session_store.get_messages('travel-agent', 'bob', 'trip-b', after_seq => 3) m},
 		2 + 3 + 1 + 2
+	],
+	[
+		'get_messages after a time (1.1), the kept null and the replacement',
+		q{SELECT m.* FROM session_store.get_messages('code-agent', 'dave', 'v11',
+		                                             after_time => '2026-05-01 12:00:00+00') m
+		  UNION ALL
+		  SELECT 0, s.state, s.update_time FROM session_store.get_session('code-agent', 'dave', 'v11') s},
+		3 + 1
 	],
 	[
 		'get_app_state and get_user_state',
@@ -433,6 +461,33 @@ FROM session_store.append_messages('travel-agent', 'alice', 'trip-1',
 	'[{"role": "user", "content": "new"}]', idempotency_key => 'req-new')}),
 	'56|56|f',
 	'dst: a key never used before is not a replay and appends after seq 55');
+
+# Keys written by 1.1 calls keep their request digest: the same request
+# replays, other content under the key is refused (42710), and a replayed
+# replace_messages reports the count it removed.
+is( query('dst', q{
+SELECT first_seq, last_seq, replayed
+FROM session_store.append_messages('code-agent', 'dave', 'v11',
+	'[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "draft"}]',
+	state_delta => '{"pending": null, "turn": 1}', keep_nulls => true,
+	message_time => '2026-05-01 12:00:00+00', idempotency_key => 'v11-1',
+	verify_replay => true)}),
+	'1|2|t',
+	'dst: a 1.1 key replays the same request');
+like( query('dst', q{
+SELECT first_seq FROM session_store.append_messages('code-agent', 'dave', 'v11',
+	'[{"role": "user", "content": "other"}]', idempotency_key => 'v11-1',
+	verify_replay => true)}),
+	qr/already used with different content/,
+	'dst: a 1.1 key with other content is refused');
+is( query('dst', q{
+SELECT first_seq, last_seq, replayed, removed
+FROM session_store.replace_messages('code-agent', 'dave', 'v11',
+	'[{"role": "assistant", "content": "draft"}]',
+	'[{"role": "assistant", "content": "final"}, {"role": "user", "content": "thanks"}]',
+	idempotency_key => 'v11-2')}),
+	'3|4|t|1',
+	'dst: a replace_messages key replays with its removed count');
 
 # A new session with a NULL id, for the user of the first restored session
 # (sid 1): its sid comes from the restored sequence, above every restored sid,

@@ -1,0 +1,341 @@
+#!/bin/bash
+# ALTER EXTENSION session_store UPDATE from 1.0 to 1.1 on a filled database.
+#
+# Runs inside the pg_virtualenv cluster of test/run-in-cluster.sh (PGHOST,
+# PGPORT, PGUSER set; PGUSER a superuser).  It
+#   1. installs 1.0 (CREATE EXTENSION ... VERSION '1.0'), grants the API to
+#      roles in several ways (the README's recipe, single functions, WITH
+#      GRANT OPTION, PUBLIC) and fills it through the 1.0 API, served by
+#      the 1.1 module (which must keep working for a database at 1.0);
+#   2. updates it, and checks every row kept, every grant of a replaced
+#      signature carried to its replacement, the new functions granted to
+#      no one, no overloads left, and the new signatures working;
+#   3. dumps it with pg_dump -Fc and restores it with pg_restore into a new
+#      database: rows and carried grants survive;
+#   4. runs the whole regress suite on the updated database.
+# Exits non-zero at the first failed check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+db=ss_upgrade
+restored=ss_upgrade_restored
+roles=(ss_up_app ss_up_reader ss_up_admin)
+
+q() {	# q DB SQL: run SQL in DB, print the last result, unaligned
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+nchecks=0
+check() {	# check DB NAME SQL: SQL must return exactly 't'
+	local got
+	got=$(q "$1" "$3" 2>&1) || true
+	nchecks=$((nchecks + 1))
+	if [ "$got" != t ]; then
+		echo "not ok $nchecks - $2"
+		echo "#   got: $got"
+		exit 1
+	fi
+	echo "ok $nchecks - $2"
+}
+
+for d in "$db" "$restored"; do dropdb --if-exists "$d"; done
+for r in "${roles[@]}"; do
+	psql -X -q -d postgres -c "DROP OWNED BY $r" 2>/dev/null || true
+	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r"
+done
+createdb "$db"
+
+# ---------------------------------------------------------------------------
+# 1. version 1.0, grants, data
+# ---------------------------------------------------------------------------
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
+CREATE EXTENSION session_store VERSION '1.0';
+
+-- the README's recipe
+CREATE ROLE ss_up_app NOLOGIN;
+GRANT USAGE ON SCHEMA session_store TO ss_up_app;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_up_app;
+-- one changed and one unchanged function only
+CREATE ROLE ss_up_reader NOLOGIN;
+GRANT USAGE ON SCHEMA session_store TO ss_up_reader;
+GRANT EXECUTE ON FUNCTION session_store.get_messages(text, text, text, integer, bigint, bigint),
+                          session_store.get_session(text, text, text) TO ss_up_reader;
+-- with grant option
+CREATE ROLE ss_up_admin NOLOGIN;
+GRANT USAGE ON SCHEMA session_store TO ss_up_admin;
+GRANT EXECUTE ON FUNCTION session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text)
+    TO ss_up_admin WITH GRANT OPTION;
+-- and PUBLIC, on a changed function
+GRANT EXECUTE ON FUNCTION session_store.create_session(text, text, jsonb, text) TO PUBLIC;
+
+-- helpers of this test, outside the extension
+CREATE SCHEMA upchk;
+GRANT USAGE ON SCHEMA upchk TO PUBLIC;
+CREATE FUNCTION upchk.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+-- every row of every table (idempotency_keys: its 1.0 columns), the sid
+-- sequence, and what the API shows of each session
+CREATE FUNCTION upchk.fingerprint() RETURNS TABLE (what text, n bigint, digest text)
+LANGUAGE sql AS $$
+    SELECT 'sessions', count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM session_store.sessions x
+    UNION ALL
+    SELECT 'messages', count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM session_store.messages x
+    UNION ALL
+    SELECT 'idempotency_keys', count(*),
+           md5(string_agg((x.user_id, x.sid, x.idempotency_key, x.first_seq, x.last_seq,
+                           x.version, x.update_time)::text, '|' ORDER BY x.user_id, x.sid, x.idempotency_key))
+    FROM session_store.idempotency_keys x
+    UNION ALL
+    SELECT 'user_states', count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM session_store.user_states x
+    UNION ALL
+    SELECT 'app_states', count(*), md5(string_agg(x::text, '|' ORDER BY x::text)) FROM session_store.app_states x
+    UNION ALL
+    SELECT 'sid_seq', last_value, NULL FROM session_store.session_sid_seq
+    UNION ALL
+    SELECT 'api', count(*), md5(string_agg(to_jsonb(g)::text || (SELECT coalesce(jsonb_agg(m ORDER BY m.seq), '[]')::text
+                                            FROM session_store.get_messages(g.app_name, g.user_id, g.session_id) m),
+                                           '|' ORDER BY g.app_name, g.user_id, g.session_id))
+    FROM (SELECT DISTINCT app_name FROM session_store.sessions) a,
+         LATERAL session_store.list_sessions(a.app_name, page_size => 10000) l,
+         LATERAL session_store.get_session(a.app_name, l.user_id, l.session_id) g
+$$;
+
+-- data, written through the 1.0 API by the recipe's role
+SET ROLE ss_up_app;
+CREATE TEMP TABLE s (a text, u text, s text);
+INSERT INTO s VALUES ('up-a', 'alice', 's1'), ('up-a', 'alice', 's2'), ('up-a', 'bob', 's1'),
+    ('up-a', 'bob', 's3'), ('up-b', 'alice', 's1'), ('up-b', 'carol', 'c1'),
+    ('up-b', 'carol', 'c2'), ('up-b', 'carol', 'c3');
+SELECT count(session_store.create_session(a, u,
+           jsonb_build_object('n', s, 'gone', NULL, 'app:shared', a, 'user:home', u, 'temp:x', 1), s))
+FROM s;
+SELECT count(*) FROM s, generate_series(1, 20) i,
+    LATERAL session_store.append_messages(a, u, s,
+        jsonb_build_array(jsonb_build_object('i', i, 'body', repeat('x', i * 10)),
+                          jsonb_build_object('i', i, 'role', 'tool')),
+        jsonb_build_object('step', i, 'app:last_' || u, i, 'user:last', i, 'drop', NULL),
+        NULL, CASE WHEN i % 4 = 0 THEN 'key-' || i END) r;
+-- a message stored out of line (TOAST)
+SELECT first_seq FROM session_store.append_messages('up-a', 'alice', 's1',
+    jsonb_build_array(jsonb_build_object('big', (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g))),
+    NULL, NULL, 'key-big');
+SELECT session_store.pop_message('up-a', 'bob', 's3') IS NOT NULL;
+SELECT session_store.rewind_session('up-a', 'bob', 's1', 15);
+SELECT session_store.clear_session('up-b', 'carol', 'c3');
+SELECT session_id FROM session_store.fork_session('up-a', 'alice', 's2', 'f1', 10);
+SELECT session_id FROM session_store.fork_session('up-b', 'alice', 's1', 'f2');
+SELECT session_store.delete_session('up-b', 'carol', 'c2');
+RESET ROLE;
+CREATE TABLE upchk.before AS SELECT * FROM upchk.fingerprint();
+SQL
+
+check $db "installed at 1.0" \
+	"SELECT extversion = '1.0' FROM pg_extension WHERE extname = 'session_store'"
+check $db "1.0 signatures: append_messages has 7 arguments, no replace_messages" \
+	"SELECT (SELECT pronargs FROM pg_proc WHERE proname = 'append_messages'
+	         AND pronamespace = 'session_store'::regnamespace) = 7
+	    AND to_regproc('session_store.replace_messages') IS NULL"
+check $db "1.0 filled: 9 sessions (10 sids), messages, 6 keys per session, state" \
+	"SELECT (SELECT n FROM upchk.before WHERE what = 'sessions') = 9
+	    AND (SELECT n FROM upchk.before WHERE what = 'sid_seq') = 10
+	    AND (SELECT n FROM upchk.before WHERE what = 'messages') > 200
+	    AND (SELECT n FROM upchk.before WHERE what = 'idempotency_keys') = 8 * 5 + 1 - 5
+	    AND (SELECT n FROM upchk.before WHERE what = 'app_states') = 2"
+# the 1.1 module serving the 1.0 declarations gives 1.0 results
+check $db "1.0 database, 1.1 module: a key replays whatever the content (1.0 rule)" \
+	"SELECT replayed AND first_seq = 7 FROM session_store.append_messages('up-a', 'alice', 's1',
+	     '[{\"other\": 1}]', NULL, NULL, 'key-4')"
+check $db "1.0 database, 1.1 module: a null in a delta removes the key, latest-N window" \
+	"SELECT NOT (state ? 'drop') AND NOT (state ? 'gone') AND state->>'step' = '20'
+	        AND (SELECT array_agg(seq) FROM session_store.get_messages('up-a', 'alice', 's2', 3, NULL, 39)) = '{36,37,38}'
+	 FROM session_store.get_session('up-a', 'alice', 's2')"
+check $db "1.0 database: nothing changed by the checks" \
+	"SELECT bool_and(b.n IS NOT DISTINCT FROM a.n AND b.digest IS NOT DISTINCT FROM a.digest)
+	 FROM upchk.before b FULL JOIN upchk.fingerprint() a USING (what)"
+
+# ---------------------------------------------------------------------------
+# 2. the update
+# ---------------------------------------------------------------------------
+q $db "ALTER EXTENSION session_store UPDATE" >/dev/null
+check $db "updated to 1.1" \
+	"SELECT extversion = '1.1' FROM pg_extension WHERE extname = 'session_store'"
+check $db "every row kept: tables, sid sequence, the API's view of every session" \
+	"SELECT bool_and(b.n IS NOT DISTINCT FROM a.n AND b.digest IS NOT DISTINCT FROM a.digest)
+	    AND count(*) = 7
+	 FROM upchk.before b FULL JOIN upchk.fingerprint() a USING (what)"
+check $db "keys of 1.0 have no request digest and no removed count" \
+	"SELECT count(*) = 36 AND count(request_digest) = 0 AND count(removed) = 0
+	 FROM session_store.idempotency_keys"
+check $db "one function per name: no 1.0 signature left beside its 1.1 one" \
+	"SELECT count(*) = 15 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
+	 WHERE pronamespace = 'session_store'::regnamespace GROUP BY proname) p"
+check $db "the new signatures are the ones left" \
+	"SELECT to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean)') IS NOT NULL
+	    AND to_regprocedure('session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text, boolean, timestamptz, boolean)') IS NOT NULL
+	    AND to_regprocedure('session_store.get_messages(text, text, text, integer, bigint, bigint, timestamptz)') IS NOT NULL
+	    AND to_regprocedure('session_store.replace_messages(text, text, text, jsonb, jsonb, jsonb, bigint, text, boolean)') IS NOT NULL
+	    AND to_regprocedure('session_store.count_sessions(text, text)') IS NOT NULL"
+check $db "the new functions are members of the extension, the old ones are gone from it" \
+	"SELECT count(*) = 15 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+	   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store')"
+
+grants_sql="SELECT p.proname || ':' || coalesce(a.grantee::regrole::text, '-') || ':' || a.is_grantable
+	FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+	WHERE p.pronamespace = 'session_store'::regnamespace AND a.grantee <> p.proowner
+	  AND a.privilege_type = 'EXECUTE'
+	ORDER BY 1"
+expected_grants="append_messages:ss_up_admin:true
+append_messages:ss_up_app:false
+clear_session:ss_up_app:false
+create_session:-:false
+create_session:ss_up_app:false
+delete_session:ss_up_app:false
+expire_sessions:ss_up_app:false
+fork_session:ss_up_app:false
+get_app_state:ss_up_app:false
+get_messages:ss_up_app:false
+get_messages:ss_up_reader:false
+get_session:ss_up_app:false
+get_session:ss_up_reader:false
+get_user_state:ss_up_app:false
+list_sessions:ss_up_app:false
+pop_message:ss_up_app:false
+rewind_session:ss_up_app:false"
+check $db "every EXECUTE grant carried to the replacing signature (PUBLIC and grant option too); the new functions granted to no one" \
+	"SELECT string_agg(g, E'\n' ORDER BY g) = \$e\$$expected_grants\$e\$ FROM ($grants_sql) x(g)"
+check $db "PUBLIC: only what was granted to it (create_session); nothing on the new functions" \
+	"SELECT string_agg(p.proname, ',') = 'create_session'
+	 FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+	 WHERE p.pronamespace = 'session_store'::regnamespace AND a.grantee = 0"
+
+# the roles use the new signatures
+check $db "the recipe's role calls create_session with keep_nulls" \
+	"SET ROLE ss_up_app;
+	 SELECT state -> 'k' = 'null' FROM session_store.create_session('up-a', 'alice', '{\"k\": null}', 'n1', keep_nulls => true)"
+check $db "... append_messages with keep_nulls, message_time, verify_replay" \
+	"SET ROLE ss_up_app;
+	 SELECT first_seq = 1 AND NOT replayed FROM session_store.append_messages('up-a', 'alice', 'n1', '[{\"x\": 1}]',
+	     keep_nulls => true, message_time => '2030-01-01 00:00:00+00', verify_replay => true, idempotency_key => 'n-1')"
+check $db "... get_messages with after_time" \
+	"SET ROLE ss_up_app;
+	 SELECT array_agg(seq) = '{1}' FROM session_store.get_messages('up-a', 'alice', 'n1', after_time => '2030-01-01 00:00:00+00')"
+check $db "... and the 1.0 call forms, with 1.0 results: append_messages" \
+	"SET ROLE ss_up_app;
+	 SELECT first_seq = 42 AND version = 22 FROM session_store.append_messages('up-a', 'alice', 's1', '[{\"after\": 1}]')"
+check $db "... get_messages" \
+	"SET ROLE ss_up_app;
+	 SELECT array_agg(seq) = '{41,42}' FROM session_store.get_messages('up-a', 'alice', 's1', 2)"
+check $db "... a replayed key" \
+	"SET ROLE ss_up_app;
+	 SELECT replayed FROM session_store.append_messages('up-a', 'bob', 's1', '[]', NULL, NULL, 'key-8')"
+check $db "a key stored by 1.0 replays even with verify_replay and other content" \
+	"SET ROLE ss_up_app;
+	 SELECT replayed AND first_seq = 7 FROM session_store.append_messages('up-a', 'alice', 's1', '[{\"other\": 2}]',
+	     NULL, NULL, 'key-4', verify_replay => true)"
+check $db "the new functions are not granted automatically (42501)" \
+	"SET ROLE ss_up_app;
+	 SELECT upchk.try(\$\$SELECT session_store.count_sessions('up-a')\$\$) = '42501'
+	    AND upchk.try(\$\$SELECT session_store.replace_messages('up-a', 'alice', 's1', '[]', '[]')\$\$) = '42501'"
+check $db "a role granted single functions keeps exactly those" \
+	"SET ROLE ss_up_reader;
+	 SELECT upchk.try(\$\$SELECT session_store.get_messages('up-a', 'alice', 's1', after_time => now())\$\$) = 'ok'
+	    AND upchk.try(\$\$SELECT session_store.get_session('up-a', 'alice', 's1')\$\$) = 'ok'
+	    AND upchk.try(\$\$SELECT session_store.append_messages('up-a', 'alice', 's1', '[]')\$\$) = '42501'
+	    AND upchk.try(\$\$SELECT session_store.create_session('up-a', 'reader', NULL, 'r1')\$\$) = 'ok'"
+check $db "the grant option was carried: its holder can grant the new append_messages" \
+	"SET ROLE ss_up_admin;
+	 GRANT EXECUTE ON FUNCTION session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text, boolean, timestamptz, boolean) TO ss_up_reader;
+	 RESET ROLE;
+	 SELECT has_function_privilege('ss_up_reader', 'session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text, boolean, timestamptz, boolean)', 'EXECUTE')"
+q $db "GRANT EXECUTE ON FUNCTION session_store.replace_messages(text, text, text, jsonb, jsonb, jsonb, bigint, text, boolean),
+                               session_store.count_sessions(text, text) TO ss_up_app" >/dev/null
+check $db "granted, replace_messages works on the updated data (seq continues)" \
+	"SET ROLE ss_up_app;
+	 SELECT first_seq = 43 AND removed = 1 FROM session_store.replace_messages('up-a', 'alice', 's1',
+	     '[{\"after\": 1}]', '[{\"replaced\": 1}]', idempotency_key => 'r-1')"
+check $db "... count_sessions too" \
+	"SET ROLE ss_up_app;
+	 SELECT session_store.count_sessions('up-a') = 7 AND session_store.count_sessions('up-b', 'carol') = 2"
+check $db "... and create_session takes the next sid" \
+	"SET ROLE ss_up_app;
+	 SELECT last_seq = 0 FROM session_store.create_session('up-b', 'dave', NULL, 'd1')"
+check $db "new sessions take new sids" \
+	"SELECT count(DISTINCT sid) = count(*) AND max(sid) = 13 FROM session_store.sessions"
+
+# ---------------------------------------------------------------------------
+# 3. pg_dump / pg_restore of the updated database
+# ---------------------------------------------------------------------------
+q $db "CREATE FUNCTION upchk.fingerprint_1_1() RETURNS TABLE (what text, n bigint, digest text)
+	LANGUAGE sql AS \$\$
+	    SELECT * FROM upchk.fingerprint()
+	    UNION ALL
+	    SELECT 'idempotency_keys 1.1', count(*), md5(string_agg(x::text, '|' ORDER BY x::text))
+	    FROM session_store.idempotency_keys x
+	\$\$" >/dev/null
+dump=$(mktemp)
+trap 'rm -f "$dump"' EXIT
+pg_dump -Fc -d "$db" -f "$dump"
+createdb "$restored"
+pg_restore -d "$restored" "$dump"
+check $restored "restored at 1.1" \
+	"SELECT extversion = '1.1' FROM pg_extension WHERE extname = 'session_store'"
+check $restored "restored: every row, key digest and sid sequence as in the updated database" \
+	"SELECT string_agg(what || ' ' || n || ' ' || coalesce(digest, '-'), ',' ORDER BY what) = '$(
+		q $db "SELECT string_agg(what || ' ' || n || ' ' || coalesce(digest, '-'), ',' ORDER BY what) FROM upchk.fingerprint_1_1()")'
+	 FROM upchk.fingerprint_1_1()"
+check $restored "restored: the carried and the new grants are there" \
+	"SELECT string_agg(g, E'\n' ORDER BY g) = \$e\$$(q $db "SELECT string_agg(g, E'\n' ORDER BY g) FROM ($grants_sql) x(g)")\$e\$
+	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%append_messages:ss_up_app:false%'
+	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%replace_messages:ss_up_app:false%'
+	 FROM ($grants_sql) x(g)"
+check $restored "restored: a 1.1 key replays with the same content" \
+	"SET ROLE ss_up_app;
+	 SELECT replayed FROM session_store.append_messages('up-a', 'alice', 'n1', '[{\"x\": 1}]',
+	     keep_nulls => true, message_time => '2030-01-01 00:00:00+00', verify_replay => true, idempotency_key => 'n-1')"
+check $restored "... and fails with 42710 with other content" \
+	"SET ROLE ss_up_app;
+	 SELECT upchk.try(\$\$SELECT session_store.append_messages('up-a', 'alice', 'n1', '[{\"x\": 2}]',
+	     idempotency_key => 'n-1', verify_replay => true)\$\$) = '42710'"
+check $restored "... a replace_messages key replays with its removed count" \
+	"SET ROLE ss_up_app;
+	 SELECT replayed AND removed = 1 FROM session_store.replace_messages('up-a', 'alice', 's1',
+	     '[{\"after\": 1}]', '[{\"replaced\": 1}]', idempotency_key => 'r-1')"
+check $restored "... and the sequence continues" \
+	"SET ROLE ss_up_app;
+	 SELECT first_seq = 44 FROM session_store.append_messages('up-a', 'alice', 's1', '[{\"next\": 1}]')"
+
+# ---------------------------------------------------------------------------
+# 4. the regress suite on the updated database
+# ---------------------------------------------------------------------------
+# pg_regress sets these when it creates its database; here it uses ours.
+# The suite's outputs depend on sid % 5 (list_sessions): start the
+# sequence where a fresh database's would be, modulo 5.
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<SQL
+ALTER DATABASE $db SET lc_messages TO 'C';
+ALTER DATABASE $db SET lc_monetary TO 'C';
+ALTER DATABASE $db SET lc_numeric TO 'C';
+ALTER DATABASE $db SET lc_time TO 'C';
+ALTER DATABASE $db SET bytea_output TO 'hex';
+ALTER DATABASE $db SET timezone_abbreviations TO 'Default';
+SELECT setval('session_store.session_sid_seq',
+              (SELECT (last_value + 4) / 5 * 5 FROM session_store.session_sid_seq));
+SQL
+echo "# regress suite on the updated database"
+if ! make -s installcheck ISOLATION= CONTRIB_TESTDB="$db" EXTRA_REGRESS_OPTS=--use-existing; then
+	head -200 regression.diffs 2>/dev/null
+	echo "not ok - the regress suite on the updated database"
+	exit 1
+fi
+echo "ok - the regress suite passes on the updated database"
+
+for d in "$db" "$restored"; do dropdb "$d"; done
+for r in "${roles[@]}"; do
+	psql -X -q -d postgres -c "DROP OWNED BY $r; DROP ROLE $r" >/dev/null
+done
+echo "upgrade: all $nchecks checks passed"
