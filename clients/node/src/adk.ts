@@ -115,6 +115,9 @@ export class SessionStoreService extends BaseSessionService {
    * a page that continues where an earlier one ended starts from that
    * page's keyset token, at O(limit) whatever the offset.  An offset never
    * reached that way is walked to in pages of up to 10,000 keyset rows.
+   * A page continues from the position where the one before it ended, so
+   * sessions updated meanwhile are neither repeated nor skipped; a listing
+   * that starts again at offset 0 forgets the old positions.
    * `order: 'asc'` is refused: session_store lists newest first only.
    */
   override async listSessions(req: ListSessionsRequest): Promise<ListSessionsResponse> {
@@ -155,6 +158,8 @@ export class SessionStoreService extends BaseSessionService {
       return { sessions, page: 1, limit: total, totalItems: total, totalPages: total === 0 ? 0 : 1 };
     }
 
+    // A listing that starts over forgets the positions of the one before.
+    if (offset === 0) this.forget(appName, userId);
     const token = limit === 0 ? null : await this.tokenAt(appName, userId, offset);
     const { total, rows } = await this.pageWithCount(appName, userId, limit, token);
     if (rows.length) {
@@ -265,6 +270,11 @@ export class SessionStoreService extends BaseSessionService {
       t = got[got.length - 1]!.nextPageToken;
     }
     return { total, rows };
+  }
+
+  private forget(appName: string, userId: string | null): void {
+    const prefix = JSON.stringify([appName, userId]).slice(0, -1) + ',';
+    for (const k of [...this.tokens.keys()]) if (k.startsWith(prefix)) this.tokens.delete(k);
   }
 
   private remember(appName: string, userId: string | null, offset: number, token: string): void {

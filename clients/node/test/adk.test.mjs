@@ -184,6 +184,26 @@ describe('SessionStoreService', () => {
     }
   });
 
+  test('listSessions pages continue where the last one ended, across updates', async () => {
+    const app = 'adk-list-moving';
+    const own = new SessionStoreService(pool);
+    const ss = [];
+    for (let i = 0; i < 9; i++) ss.push(await own.createSession({ appName: app, userId: 'u', sessionId: `m${i}` }));
+    const p1 = await own.listSessions({ appName: app, limit: 3, page: 1 });
+    assert.deepEqual(p1.sessions.map((s) => s.id), ['m8', 'm7', 'm6']);
+    // m3 is written to: it moves to the front, which page 1 has passed
+    await own.appendEvent({ session: ss[3], event: userEvent('bump') });
+    const p2 = await own.listSessions({ appName: app, limit: 3, page: 2 });
+    const p3 = await own.listSessions({ appName: app, limit: 3, page: 3 });
+    assert.deepEqual(p2.sessions.map((s) => s.id), ['m5', 'm4', 'm2'], 'no row of page 1 again');
+    assert.deepEqual(p3.sessions.map((s) => s.id), ['m1', 'm0']);
+    // starting over sees the new order
+    const again = await own.listSessions({ appName: app, limit: 3, page: 1 });
+    assert.deepEqual(again.sessions.map((s) => s.id), ['m3', 'm8', 'm7']);
+    const again2 = await own.listSessions({ appName: app, limit: 3, page: 2 });
+    assert.deepEqual(again2.sessions.map((s) => s.id), ['m6', 'm5', 'm4']);
+  });
+
   test('deleteSession', async () => {
     const s = await svc.createSession({ appName: APP, userId: 'd' });
     await svc.appendEvent({ session: s, event: userEvent('x') });
