@@ -253,9 +253,10 @@ export class SessionStoreService extends BaseSessionService {
     for (let left = limit; left > 0;) {
       const size = Math.min(left, MAX_PAGE_SIZE);
       const res = await this.store.query(
-        `SELECT c.total, l.*
-           FROM (SELECT session_store.count_sessions($1, $2) AS total) c
-           LEFT JOIN LATERAL session_store.list_sessions($1, $2, $3::integer, $4)
+        // MATERIALIZED: counted once, not once per row of the page
+        `WITH c AS MATERIALIZED (SELECT session_store.count_sessions($1, $2) AS total)
+         SELECT c.total, l.*
+           FROM c LEFT JOIN LATERAL session_store.list_sessions($1, $2, $3::integer, $4)
                 WITH ORDINALITY AS l ON true
           ORDER BY l.ordinality`,
         [appName, userId, size, t]);

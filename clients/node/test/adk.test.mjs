@@ -184,6 +184,25 @@ describe('SessionStoreService', () => {
     }
   });
 
+  test('listSessions counts once per page, not once per row', async () => {
+    const app = 'adk-list-count';
+    for (let i = 0; i < 10; i++) await svc.createSession({ appName: app, userId: 'u' });
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query("SET LOCAL track_functions = 'all'");
+      const inTx = new SessionStoreService(c);
+      const r = await inTx.listSessions({ appName: app, limit: 8 });
+      assert.equal(r.sessions.length, 8);
+      const calls = await c.query(
+        "SELECT pg_stat_get_xact_function_calls('session_store.count_sessions'::regproc) AS n");
+      assert.equal(Number(calls.rows[0].n), 1);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+  });
+
   test('listSessions pages continue where the last one ended, across updates', async () => {
     const app = 'adk-list-moving';
     const own = new SessionStoreService(pool);
