@@ -2,7 +2,7 @@
 // DatabaseSessionService (MikroORM, PostgreSQL driver) against
 // SessionStoreService, on one fresh database each per case.
 // Run by demo/run.sh after `npm ci` in clients/node.
-import { dropDatabases } from '../clients/node/test/helpers.mjs';
+import { dropDatabases } from '../clients/node/test/databases.mjs';
 import { freshApp, oneSession, preSeeded, report } from '../clients/node/test/side_by_side.mjs';
 
 const results = {

@@ -9,7 +9,7 @@ import { DatabaseSessionService } from '@google/adk/sessions/database';
 import pg from 'pg';
 
 import { SessionStoreService, StaleSessionError } from '../dist/index.js';
-import { connectionString, dropDatabases, freshDatabase } from '../test/helpers.mjs';
+import { connectionString, dropDatabases, freshDatabase } from '../test/databases.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -8,7 +8,7 @@ import {
   IdempotencyConflict, SessionExists, SessionStore, SessionStoreService, StaleSessionError,
   VersionConflict, sessionVersion,
 } from '../dist/index.js';
-import { dropDatabases, freshDatabase } from './helpers.mjs';
+import { dropDatabases, freshDatabase } from './databases.mjs';
 
 let pool;
 let svc;

@@ -7,7 +7,7 @@ import {
   IdempotencyConflict, InvalidArgument, SerializationFailure, SessionExists, SessionNotFound,
   SessionStore, SessionStoreError, SuffixMismatch, VersionConflict, translateError,
 } from '../dist/index.js';
-import { dropDatabases, freshDatabase } from './helpers.mjs';
+import { dropDatabases, freshDatabase } from './databases.mjs';
 
 let pool;
 let store;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
-import { dropDatabases } from './helpers.mjs';
+import { dropDatabases } from './databases.mjs';
 import { freshApp, oneSession, preSeeded, report } from './side_by_side.mjs';
 
 const results = {};

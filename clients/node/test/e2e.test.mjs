@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
-import { dropDatabases, freshDatabase } from './helpers.mjs';
+import { dropDatabases, freshDatabase } from './databases.mjs';
 
 const run = promisify(execFile);
 const here = new URL('.', import.meta.url).pathname;
@@ -39,7 +39,7 @@ async function stored(app, sessionId) {
 test('ADK Runner, two processes: every event stored once, in order', async () => {
   const SESSIONS = 3;
   const TURNS = 4;
-  const outs = await twoProcesses('adk_worker.mjs', SESSIONS, TURNS);
+  const outs = await twoProcesses('adk_process.mjs', SESSIONS, TURNS);
   for (const out of outs) {
     assert.equal(Object.keys(out.sessions).length, SESSIONS);
     for (const [sid, yielded] of Object.entries(out.sessions)) {
@@ -70,7 +70,7 @@ test('ADK Runner, two processes: every event stored once, in order', async () =>
 test('OpenAI Agents run(), two processes: every item stored once, in order', async () => {
   const SESSIONS = 2;
   const TURNS = 4;
-  const outs = await twoProcesses('openai_worker.mjs', SESSIONS, TURNS);
+  const outs = await twoProcesses('openai_process.mjs', SESSIONS, TURNS);
   const kinds = (m) => m.type === 'function_call' ? 'call'
     : m.type === 'function_call_result' ? 'result' : m.role === 'user' ? 'user' : 'answer';
   const tagOf = (m) => m.role === 'user' ? m.content

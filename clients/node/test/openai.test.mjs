@@ -5,7 +5,7 @@ import { MemorySession, UserError, isSessionHistoryTransactionAwareSession } fro
 import pg from 'pg';
 
 import { IdempotencyConflict, SessionStore, SessionStoreSession, SuffixMismatch } from '../dist/index.js';
-import { dropDatabases, freshDatabase } from './helpers.mjs';
+import { dropDatabases, freshDatabase } from './databases.mjs';
 
 let pool;
 const APP = 'oai-app';

@@ -8,7 +8,7 @@ import { DatabaseSessionService } from '@google/adk/sessions/database';
 import pg from 'pg';
 
 import { SessionStoreService, StaleSessionError } from '../dist/index.js';
-import { connectionString, freshDatabase } from './helpers.mjs';
+import { connectionString, freshDatabase } from './databases.mjs';
 
 /** The server's words of an error (MikroORM puts the statement before them). */
 const quiet = (err) => {

@@ -1,6 +1,6 @@
 // One process of the OpenAI Agents end-to-end test: run() with a scripted
 // Model (no network), persisting through SessionStoreSession.
-//   node openai_worker.mjs DATABASE WORKER SESSIONS TURNS
+//   node openai_process.mjs DATABASE WORKER SESSIONS TURNS
 // Each process runs TURNS turns on SESSIONS sessions of its own and on the
 // session "shared", which both processes use at once.
 import { Agent, Usage, run, setTracingDisabled, tool } from '@openai/agents';

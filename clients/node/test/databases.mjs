@@ -1,4 +1,4 @@
-// Test helpers: a fresh database with the extension for each test file.
+// Test databases: a fresh database with the extension for each test file.
 // The server is the one the PG* environment names (pg_virtualenv sets it).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';

@@ -1,6 +1,6 @@
 // One process of the ADK end-to-end test: an ADK Runner whose agent's model
 // is scripted (no network), persisting through SessionStoreService.
-//   node adk_worker.mjs DATABASE WORKER SESSIONS TURNS
+//   node adk_process.mjs DATABASE WORKER SESSIONS TURNS
 // Prints {"sessions": {id: [event ids the runner yielded, in order]}}.
 import { BaseLlm, FunctionTool, LlmAgent, Runner } from '@google/adk';
 import pg from 'pg';
