@@ -17,6 +17,15 @@ for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
+# The TypeScript client's tests need node (20 or later) and npm, from
+# whichever package provides them (Debian's nodejs + npm, or a nodejs build
+# that ships npm itself).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if command -v node >/dev/null 2>&1 &&
+   [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+	echo "warning: node $(node --version) is older than 20, which the TypeScript client needs" >&2
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -40,6 +40,12 @@ python() {
 	bash clients/python/run-tests.sh
 }
 
+# The TypeScript package: its pinned dependencies (npm ci, which also builds
+# it through its prepare script), then its tests with node's test runner.
+node() {
+	(cd clients/node && npm ci --no-audit --no-fund --loglevel=error && npm test)
+}
+
 for suite in "$@"; do
 	echo
 	echo "=== $suite ==="

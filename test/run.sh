@@ -1,12 +1,13 @@
 #!/bin/bash
 # Run the test suites against the installed extension.
 #
-#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python tap valgrind
+#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python node tap valgrind
 #                               (default: all of them, in that order)
 #
-# regress, isolation, pgtap, upgrade, stress and python (the Python client
+# regress, isolation, pgtap, upgrade, stress, python (the Python client
 # and the ADK and OpenAI Agents adapters, clients/python/run-tests.sh, in a
-# virtual environment with pinned packages) share one throwaway cluster made by
+# virtual environment with pinned packages) and node (the TypeScript client
+# and adapters, with their pinned npm packages) share one throwaway cluster made by
 # pg_virtualenv; the TAP tests (crash recovery, dump/restore) make their own
 # clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
 # initdb refuses to run as root; valgrind runs pg_regress against a server
@@ -17,12 +18,14 @@ cd "$(dirname "$0")/.."
 . test/env.sh
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap upgrade stress python tap valgrind)
+[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap upgrade stress python node tap valgrind)
 
 # Options for the shared throwaway cluster: UTF-8 whatever the caller's
-# locale, room for the stress tests' connections.
+# locale, room for the stress tests' connections, commit timestamps for the
+# node suite's stored-order-against-commit-order check.
 VENV_OPTS=(-t -v "$PG_MAJOR" -i "--encoding=UTF8 --locale=C.UTF-8"
-	-o max_connections=200 -o max_locks_per_transaction=256)
+	-o max_connections=200 -o max_locks_per_transaction=256
+	-o track_commit_timestamp=on)
 
 failed=()
 run_suite() {
@@ -40,7 +43,7 @@ run_suite() {
 in_cluster=()
 for s in "${suites[@]}"; do
 	case "$s" in
-		regress|isolation|pgtap|upgrade|stress|python) in_cluster+=("$s") ;;
+		regress|isolation|pgtap|upgrade|stress|python|node) in_cluster+=("$s") ;;
 		tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac

@@ -1,0 +1,151 @@
+// The TypeScript adapters' benchmark: ADK-JS's own DatabaseSessionService
+// (MikroORM, PostgreSQL driver) against SessionStoreService, on one server,
+// alternating rounds, one fresh database per side.  Prints medians and the
+// ratio.  Run by bench/node.sh (make bench) inside a throwaway cluster.
+//
+//   BENCH_ROUNDS=3 node clients/node/bench/bench.mjs
+import { createEvent } from '@google/adk';
+import { DatabaseSessionService } from '@google/adk/sessions/database';
+import pg from 'pg';
+
+import { SessionStoreService, StaleSessionError } from '../dist/index.js';
+import { connectionString, dropDatabases, freshDatabase } from '../test/databases.mjs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const now = () => performance.now();
+
+const adkDb = await freshDatabase('bench_adk');
+const ourDb = await freshDatabase('bench_ss');
+const adk = new DatabaseSessionService(connectionString(adkDb));
+await adk.init();
+const ourPool = new pg.Pool({ ...ourDb, max: 16 });
+const ours = new SessionStoreService(ourPool);
+const adkSql = new pg.Pool({ ...adkDb, max: 2 });
+const sides = { adk, ours };
+const APP = 'bench';
+
+const event = (text) => createEvent({ invocationId: 'inv', author: 'user',
+                                      content: { role: 'user', parts: [{ text }] } });
+
+/** Runs fn(worker, i) for n calls per worker across `workers`; calls per second. */
+async function rate(workers, n, fn) {
+  const t0 = now();
+  await Promise.all(Array.from({ length: workers }, async (_, w) => {
+    for (let i = 0; i < n; i++) await fn(w, i);
+  }));
+  return (workers * n) / ((now() - t0) / 1000);
+}
+
+/** Median latency in ms of `n` sequential calls, after a few untimed ones. */
+async function latency(n, fn, warmup = 3) {
+  for (let i = 0; i < warmup; i++) await fn(i);
+  const ts = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = now();
+    await fn(i);
+    ts.push(now() - t0);
+  }
+  return median(ts);
+}
+
+const results = {};
+const record = (name, side, v) => ((results[name] ??= { adk: [], ours: [] })[side].push(v));
+
+// Rows every phase needs: one user per worker, so no create races the
+// app and user rows (ADK's own service fails on that race).
+for (const svc of Object.values(sides)) {
+  for (let w = 0; w < 16; w++) await svc.createSession({ appName: APP, userId: `u${w}` });
+}
+
+// Sessions with 1,000 and 100,000 events, for the read latency.  Loaded with
+// SQL (the same event JSON repeated), not through the services.
+const sample = event('x'.repeat(200));
+async function seedLong(n) {
+  const sid = `long-${n}`;
+  await adk.createSession({ appName: APP, userId: 'reader', sessionId: sid });
+  await adkSql.query(
+    `INSERT INTO events (id, app_name, user_id, session_id, invocation_id, timestamp, event_data)
+     SELECT gen_random_uuid()::text, $1, 'reader', $2, 'inv', now() - g * interval '1 ms', $3::jsonb
+       FROM generate_series(1, $4::integer) g`, [APP, sid, JSON.stringify(sample), n]);
+  await ours.createSession({ appName: APP, userId: 'reader', sessionId: sid });
+  for (let done = 0; done < n; done += 1000) {
+    await ourPool.query(
+      `SELECT FROM session_store.append_messages($1, 'reader', $2,
+                 (SELECT pg_catalog.jsonb_agg($3::jsonb) FROM generate_series(1, $4::integer)))`,
+      [APP, sid, JSON.stringify(sample), Math.min(1000, n - done)]);
+  }
+  await adkSql.query('ANALYZE');
+  await ourPool.query('ANALYZE');
+  return sid;
+}
+const long1k = await seedLong(1000);
+const long100k = await seedLong(100000);
+
+// 10,000 sessions of one app, for the list page.
+await adkSql.query(
+  `INSERT INTO sessions (id, app_name, user_id, state, create_time, update_time)
+   SELECT 'l' || g, 'listed', 'u' || (g % 100), '{}', now(), now() - g * interval '1 s'
+     FROM generate_series(1, 10000) g`);
+await ourPool.query(
+  `SELECT FROM generate_series(1, 10000) g,
+          LATERAL session_store.create_session('listed', 'u' || (g % 100), NULL, 'l' || g)`);
+
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [side, svc] of Object.entries(sides)) {
+    record('createSession, 8 workers (calls/s)', side,
+           await rate(8, 50, (w) => svc.createSession({ appName: APP, userId: `u${w}` })));
+
+    const own = await Promise.all(Array.from({ length: 8 }, (_, w) =>
+      svc.createSession({ appName: APP, userId: `u${w}` })));
+    record('appendEvent, 8 workers on own sessions (calls/s)', side,
+           await rate(8, 100, (w, i) => svc.appendEvent({ session: own[w], event: event(`w${w} ${i}`) })));
+
+    const hot = await svc.createSession({ appName: APP, userId: 'u0' });
+    const copies = await Promise.all(Array.from({ length: 16 }, () =>
+      svc.getSession({ appName: APP, userId: 'u0', sessionId: hot.id })));
+    let stale = 0;
+    record('appendEvent, 16 workers on one session (appends/s)', side,
+           await rate(16, 20, async (w, i) => {
+             const e = event(`w${w} ${i}`);
+             for (;;) {
+               try {
+                 return await svc.appendEvent({ session: copies[w], event: e });
+               } catch (err) {
+                 if (!(err instanceof StaleSessionError)) throw err;
+                 stale++;
+                 copies[w] = await svc.getSession({ appName: APP, userId: 'u0', sessionId: hot.id });
+               }
+             }
+           }));
+    if (side === 'ours') record('  of which stale copies re-read (count)', side, stale);
+
+    for (const [label, sid] of [['1,000', long1k], ['100,000', long100k]]) {
+      record(`getSession latest 20 of ${label} events (ms)`, side,
+             await latency(30, () => svc.getSession({ appName: APP, userId: 'reader', sessionId: sid,
+                                                      config: { numRecentEvents: 20 } })));
+    }
+    record('listSessions page 1 of 100 among 10,000 (ms)', side,
+           await latency(20, () => svc.listSessions({ appName: 'listed', limit: 100, page: 1, order: 'desc' })));
+    record('listSessions pages 1..50 in sequence, per page (ms)', side,
+           await latency(1, async () => {
+             for (let p = 1; p <= 50; p++) await svc.listSessions({ appName: 'listed', limit: 100, page: p, order: 'desc' });
+           }, 0) / 50);
+  }
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+console.log(`TypeScript adapters, ${ROUNDS} alternating rounds, medians (PostgreSQL ${(await ourPool.query('SHOW server_version')).rows[0].server_version}):`);
+console.log(`  ${pad('', 58)}${pad('ADK DatabaseSessionService', 28)}${pad('SessionStoreService', 21)}ratio`);
+for (const [name, v] of Object.entries(results)) {
+  const a = v.adk.length ? median(v.adk) : undefined;
+  const o = median(v.ours);
+  const higherBetter = name.includes('/s');
+  const ratio = a === undefined ? '' : higherBetter ? `${(o / a).toFixed(1)}x` : `${(a / o).toFixed(1)}x faster`;
+  console.log(`  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}${ratio}`);
+}
+await adk.orm?.close(true);
+await ourPool.end();
+await adkSql.end();
+await dropDatabases();

@@ -1,0 +1,319 @@
+/**
+ * SessionStoreService: a BaseSessionService for @google/adk on session_store.
+ *
+ * Each method is one SQL statement.  The session's `version` travels with
+ * the ADK Session object (under a symbol key, so it survives spreads and
+ * cloneDeep but is not serialized); appendEvent sends it as
+ * expected_version, so a copy that another writer has moved past fails with
+ * StaleSessionError instead of silently diverging.  An event is appended with
+ * its id as idempotency key (verified: the same id with other content fails
+ * with IdempotencyConflict) and its own timestamp as message time; state
+ * values null are stored as null (keep_nulls), as ADK expects.
+ */
+import {
+  BaseSessionService,
+  createEvent,
+  createSession as makeAdkSession,
+  trimTempDeltaState,
+  type AppendEventRequest,
+  type CreateSessionRequest,
+  type DeleteSessionRequest,
+  type Event,
+  type GetSessionRequest,
+  type ListSessionsRequest,
+  type ListSessionsResponse,
+  type Session,
+} from '@google/adk';
+
+import {
+  MAX_PAGE_SIZE,
+  SessionStore,
+  type JsonObject,
+  type SessionRow,
+  type SessionSummary,
+  type StoreSource,
+} from './client.js';
+import { SessionNotFound, VersionConflict } from './errors.js';
+
+/** Where a Session object carries the version it was read at. */
+export const SESSION_VERSION = Symbol.for('session-store.version');
+
+type VersionedSession = Session & { [SESSION_VERSION]?: number };
+
+/** The version a Session object was read or last written at, if known. */
+export function sessionVersion(session: Session): number | undefined {
+  return (session as VersionedSession)[SESSION_VERSION];
+}
+
+function setVersion(session: Session, version: number): void {
+  (session as VersionedSession)[SESSION_VERSION] = version;
+}
+
+/**
+ * The session was changed by another writer after this copy was read.
+ * Re-read it with getSession and retry.  A VersionConflict, so code that
+ * catches the client's classes catches it too.
+ */
+export class StaleSessionError extends VersionConflict {}
+
+export interface SessionStoreServiceOptions {
+  /** How many keyset positions listSessions remembers for offset paging. */
+  pageTokenCacheSize?: number;
+}
+
+/** A BaseSessionService that stores sessions in session_store. */
+export class SessionStoreService extends BaseSessionService {
+  readonly store: SessionStore;
+  private readonly tokenCacheSize: number;
+  /** (app, user, offset) -> the page token that continues at that offset. */
+  private readonly tokens = new Map<string, string>();
+
+  /**
+   * @param source a SessionStore, a pg.Pool or client, `{ pool }`, or a
+   *   pg.PoolConfig with a `connectionString`.
+   */
+  constructor(source: SessionStore | StoreSource, opts: SessionStoreServiceOptions = {}) {
+    super();
+    this.store = source instanceof SessionStore ? source : new SessionStore(source);
+    this.tokenCacheSize = opts.pageTokenCacheSize ?? 10000;
+  }
+
+  /** Ends the pool if the service made it from a connection string. */
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  override async createSession(req: CreateSessionRequest): Promise<Session> {
+    const row = await this.store.createSession(req.appName, req.userId, {
+      state: (req.state ?? null) as JsonObject | null,
+      sessionId: req.sessionId ?? null,
+      keepNulls: true,
+    });
+    return toAdkSession(row, []);
+  }
+
+  override async getSession(req: GetSessionRequest): Promise<Session | undefined> {
+    const cfg = req.config;
+    try {
+      const loaded = await this.store.loadSession<Event>(req.appName, req.userId, req.sessionId, {
+        // 0 and undefined both mean "all", as in ADK's own services.
+        maxCount: cfg?.numRecentEvents ? cfg.numRecentEvents : null,
+        afterTime: cfg?.afterTimestamp ? new Date(cfg.afterTimestamp) : undefined,
+      });
+      if (!loaded) return undefined;
+      return toAdkSession(loaded.session, loaded.messages.map((m) => createEvent(m.message)));
+    } catch (err) {
+      // deleted between the two function calls of the statement
+      if (err instanceof SessionNotFound) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Most recently updated first.  With `limit`, one statement serves the
+   * page and totalItems (count_sessions, O(sessions of the app or user));
+   * a page that continues where an earlier one ended starts from that
+   * page's keyset token, at O(limit) whatever the offset.  An offset never
+   * reached that way is walked to in pages of up to 10,000 keyset rows.
+   * A page continues from the position where the one before it ended, so
+   * sessions updated meanwhile are neither repeated nor skipped; a listing
+   * that starts again at offset 0 forgets the old positions.
+   * `order: 'asc'` is refused: session_store lists newest first only.
+   */
+  override async listSessions(req: ListSessionsRequest): Promise<ListSessionsResponse> {
+    const { appName, limit, order } = req;
+    const userId = req.userId || null;
+    if (order === 'asc') {
+      throw new Error(
+        "listSessions: order 'asc' is not supported; session_store lists sessions most recently updated first");
+    }
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new RangeError(`listSessions: limit must be a non-negative integer, not ${limit}`);
+    }
+    let offset: number;
+    let page: number;
+    if (limit !== undefined && req.page !== undefined) {
+      offset = (req.page - 1) * limit;
+      page = req.page;
+    } else {
+      offset = req.offset ?? 0;
+      page = limit ? Math.floor(offset / limit) + 1 : 1;
+    }
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new RangeError(`listSessions: offset must be a non-negative integer, not ${offset}`);
+    }
+
+    if (limit === undefined) {
+      // Everything from offset on: keyset pages of the largest size.
+      const token = await this.tokenAt(appName, userId, offset);
+      const all: SessionSummary[] = [];
+      if (token !== undefined) {
+        for await (const p of this.store.listSessionPages(appName, { userId, pageSize: MAX_PAGE_SIZE,
+                                                                      pageToken: token })) {
+          all.push(...p);
+        }
+      }
+      const sessions = all.map((s) => summaryToAdk(appName, s));
+      const total = offset === 0 ? all.length : await this.store.countSessions(appName, { userId });
+      return { sessions, page: 1, limit: total, totalItems: total, totalPages: total === 0 ? 0 : 1 };
+    }
+
+    // A listing that starts over forgets the positions of the one before.
+    if (offset === 0) this.forget(appName, userId);
+    const token = limit === 0 ? null : await this.tokenAt(appName, userId, offset);
+    const { total, rows } = await this.pageWithCount(appName, userId, limit, token);
+    if (rows.length) {
+      this.remember(appName, userId, offset + rows.length, rows[rows.length - 1]!.nextPageToken);
+    }
+    return {
+      sessions: rows.map((s) => summaryToAdk(appName, s)),
+      page,
+      limit,
+      totalItems: total,
+      totalPages: limit === 0 ? 0 : Math.ceil(total / limit),
+    };
+  }
+
+  override async deleteSession(req: DeleteSessionRequest): Promise<void> {
+    await this.store.deleteSession(req.appName, req.userId, req.sessionId);
+  }
+
+  override async appendEvent({ session, event }: AppendEventRequest): Promise<Event> {
+    if (event.partial) return event;
+    trimTempDeltaState(event);
+    const delta = event.actions?.stateDelta;
+    const version = sessionVersion(session);
+    let res;
+    try {
+      res = await this.store.appendMessages(session.appName, session.userId, session.id, [event], {
+        stateDelta: delta && Object.keys(delta).length ? (delta as JsonObject) : null,
+        expectedVersion: version ?? null,
+        idempotencyKey: event.id,
+        keepNulls: true,
+        messageTime: event.timestamp,
+        verifyReplay: true,
+      });
+    } catch (err) {
+      if (err instanceof VersionConflict) {
+        throw new StaleSessionError(
+          `session "${session.id}" was changed by another writer after this copy was read ` +
+          `(at version ${version}); read it again with getSession and retry`,
+          { sqlstate: err.sqlstate, detail: err.detail, hint: err.hint, cause: err });
+      }
+      throw err;
+    }
+    // The local copy follows what was stored, as BaseSessionService does.
+    await super.appendEvent({ session, event });
+    session.lastUpdateTime = res.updateTime.getTime();
+    // A replay returns the version of the first call: never move a copy back.
+    setVersion(session, Math.max(version ?? 0, res.version));
+    return event;
+  }
+
+  /** The keyset token that continues at `offset` (null: from the start). */
+  private async tokenAt(appName: string, userId: string | null,
+                        offset: number): Promise<string | null | undefined> {
+    if (offset === 0) return null;
+    const cached = this.tokens.get(tokenKey(appName, userId, offset));
+    if (cached !== undefined) return cached;
+    // Walk from the nearest remembered position below offset.
+    let at = 0;
+    let token: string | null = null;
+    for (const [k, v] of this.tokens) {
+      const [a, u, o] = JSON.parse(k) as [string, string | null, number];
+      if (a === appName && u === userId && o < offset && o > at) { at = o; token = v; }
+    }
+    while (at < offset) {
+      const step = Math.min(MAX_PAGE_SIZE, offset - at);
+      const rows = await this.store.query(
+        `SELECT l.next_page_token, l.ordinality
+           FROM session_store.list_sessions($1, $2, $3::integer, $4) WITH ORDINALITY AS l
+          ORDER BY l.ordinality DESC LIMIT 1`,
+        [appName, userId, step, token]);
+      // fewer than offset sessions: the page is past the end
+      if (!rows.length || Number(rows[0]!.ordinality) !== step) return undefined;
+      token = rows[0]!.next_page_token as string;
+      at += step;
+    }
+    this.remember(appName, userId, offset, token!);
+    return token;
+  }
+
+  /** One statement: count_sessions and one list_sessions page. */
+  private async pageWithCount(appName: string, userId: string | null, limit: number,
+                              token: string | null | undefined):
+      Promise<{ total: number; rows: SessionSummary[] }> {
+    if (limit === 0 || token === undefined) {
+      return { total: await this.store.countSessions(appName, { userId }), rows: [] };
+    }
+    const rows: SessionSummary[] = [];
+    let total = 0;
+    // list_sessions serves at most MAX_PAGE_SIZE rows a call.
+    let t: string | null = token;
+    for (let left = limit; left > 0;) {
+      const size = Math.min(left, MAX_PAGE_SIZE);
+      const res = await this.store.query(
+        // MATERIALIZED: counted once, not once per row of the page
+        `WITH c AS MATERIALIZED (SELECT session_store.count_sessions($1, $2) AS total)
+         SELECT c.total, l.*
+           FROM c LEFT JOIN LATERAL session_store.list_sessions($1, $2, $3::integer, $4)
+                WITH ORDINALITY AS l ON true
+          ORDER BY l.ordinality`,
+        [appName, userId, size, t]);
+      total = res[0]!.total;
+      const got = res.filter((r) => r.session_id !== null).map((r) => ({
+        userId: r.user_id, sessionId: r.session_id, version: r.version, lastSeq: r.last_seq,
+        createTime: r.create_time, updateTime: r.update_time, nextPageToken: r.next_page_token,
+      }));
+      rows.push(...got);
+      if (got.length < size) break;
+      left -= size;
+      t = got[got.length - 1]!.nextPageToken;
+    }
+    return { total, rows };
+  }
+
+  private forget(appName: string, userId: string | null): void {
+    const prefix = JSON.stringify([appName, userId]).slice(0, -1) + ',';
+    for (const k of [...this.tokens.keys()]) if (k.startsWith(prefix)) this.tokens.delete(k);
+  }
+
+  private remember(appName: string, userId: string | null, offset: number, token: string): void {
+    const key = tokenKey(appName, userId, offset);
+    this.tokens.delete(key);
+    this.tokens.set(key, token);
+    while (this.tokens.size > this.tokenCacheSize) {
+      this.tokens.delete(this.tokens.keys().next().value!);
+    }
+  }
+}
+
+function tokenKey(appName: string, userId: string | null, offset: number): string {
+  return JSON.stringify([appName, userId, offset]);
+}
+
+function toAdkSession(row: SessionRow, events: Event[]): Session {
+  const s = makeAdkSession({
+    id: row.sessionId,
+    appName: row.appName,
+    userId: row.userId,
+    state: row.state,
+    events,
+    lastUpdateTime: row.updateTime.getTime(),
+  });
+  setVersion(s, row.version);
+  return s;
+}
+
+function summaryToAdk(appName: string, s: SessionSummary): Session {
+  const out = makeAdkSession({
+    id: s.sessionId,
+    appName,
+    userId: s.userId,
+    state: {},
+    events: [],
+    lastUpdateTime: s.updateTime.getTime(),
+  });
+  setVersion(out, s.version);
+  return out;
+}

@@ -1,0 +1,462 @@
+/**
+ * SessionStore: a typed client for the session_store extension.
+ *
+ * One method per SQL function, one statement (one round trip) per call,
+ * parameters always bound.  Options that a call does not set are not sent:
+ * the call uses named notation and leaves them to their SQL defaults, so a
+ * database still at 1.0 serves every call that uses only 1.0 arguments.
+ *
+ * The client holds no state of its own beyond the pool it was given (or
+ * made): ordering, versions, idempotency and state merging are the server's.
+ */
+import pg from 'pg';
+
+import { translateError } from './errors.js';
+
+/** A pool, a client or a pooled client: anything node-postgres can query. */
+export type Queryable = pg.Pool | pg.ClientBase;
+
+/** What a SessionStore is made from. */
+export type StoreSource =
+  | Queryable
+  | { pool: Queryable }
+  | (pg.PoolConfig & { connectionString: string });
+
+/** A JSON value, as jsonb holds it. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A JSON object (a message, a state, a state delta). */
+export type JsonObject = { [key: string]: unknown };
+
+/** A row of session_store.session. */
+export interface SessionRow {
+  appName: string;
+  userId: string;
+  sessionId: string;
+  /** Merged view: session keys, plus `app:` and `user:` keys. */
+  state: Record<string, unknown>;
+  /** 0 at creation, +1 per successful mutation. */
+  version: number;
+  /** Highest sequence number ever assigned; 0 if none. */
+  lastSeq: number;
+  createTime: Date;
+  updateTime: Date;
+}
+
+/** A row of list_sessions. */
+export interface SessionSummary {
+  userId: string;
+  sessionId: string;
+  version: number;
+  lastSeq: number;
+  createTime: Date;
+  updateTime: Date;
+  /** Opaque: pass it back as `pageToken` to continue after this row. */
+  nextPageToken: string;
+}
+
+/** A stored message. */
+export interface StoredMessage<M = JsonObject> {
+  seq: number;
+  message: M;
+  createTime: Date;
+}
+
+/** The result of append_messages. */
+export interface AppendResult {
+  /** First sequence number assigned; null when nothing was appended. */
+  firstSeq: number | null;
+  lastSeq: number | null;
+  version: number;
+  updateTime: Date;
+  /** True when an earlier call with the same idempotency key was returned. */
+  replayed: boolean;
+}
+
+/** The result of replace_messages. */
+export interface ReplaceResult extends AppendResult {
+  /** How many messages the call removed. */
+  removed: number;
+}
+
+export interface CreateSessionOptions {
+  state?: JsonObject | null;
+  sessionId?: string | null;
+  /** 1.1: store a JSON null in `state` instead of removing the key. */
+  keepNulls?: boolean;
+}
+
+export interface AppendOptions {
+  stateDelta?: JsonObject | null;
+  expectedVersion?: number | null;
+  idempotencyKey?: string | null;
+  /** 1.1: store a JSON null in `stateDelta` instead of removing the key. */
+  keepNulls?: boolean;
+  /** 1.1: the create_time stored for these messages. */
+  messageTime?: Date | number | null;
+  /** 1.1: a replay with different content fails with IdempotencyConflict. */
+  verifyReplay?: boolean;
+}
+
+export interface ReplaceOptions {
+  stateDelta?: JsonObject | null;
+  expectedVersion?: number | null;
+  idempotencyKey?: string | null;
+  keepNulls?: boolean;
+}
+
+export interface GetMessagesOptions {
+  maxCount?: number | null;
+  afterSeq?: number | null;
+  beforeSeq?: number | null;
+  /** 1.1: only messages whose create_time is at or after this instant. */
+  afterTime?: Date | number | null;
+}
+
+export interface ListSessionsOptions {
+  userId?: string | null;
+  pageSize?: number;
+  pageToken?: string | null;
+}
+
+export interface ExpireOptions {
+  appName?: string | null;
+  maxSessions?: number;
+}
+
+/** A session with a window of its messages, read by one statement. */
+export interface LoadedSession<M = JsonObject> {
+  session: SessionRow;
+  messages: StoredMessage<M>[];
+}
+
+const INT8_OID = 20;
+
+/** bigint columns as numbers (sequence numbers and versions stay far below 2^53). */
+function parseInt8(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) {
+    throw new RangeError(`bigint value ${text} does not fit a JavaScript number`);
+  }
+  return n;
+}
+
+const queryTypes = {
+  getTypeParser(oid: number, format?: string): (value: string) => unknown {
+    if (oid === INT8_OID) return parseInt8;
+    return pg.types.getTypeParser(oid, (format ?? 'text') as 'text');
+  },
+};
+
+/** Named-notation argument list: only the arguments that were given. */
+class Args {
+  private readonly parts: string[] = [];
+
+  /** `values`: parameters already bound ahead of these ($1 ...). */
+  constructor(readonly values: unknown[] = []) {}
+
+  /** Always send `name` (NULL included). */
+  add(name: string, value: unknown, cast = ''): this {
+    this.values.push(value);
+    this.parts.push(`${name} => $${this.values.length}${cast}`);
+    return this;
+  }
+
+  /** Send `name` only when the caller gave a value (undefined: SQL default). */
+  opt(name: string, value: unknown, cast = ''): this {
+    return value === undefined ? this : this.add(name, value, cast);
+  }
+
+  toString(): string {
+    return this.parts.join(', ');
+  }
+}
+
+function json(value: unknown): string | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  return JSON.stringify(value);
+}
+
+function time(value: Date | number | null | undefined): Date | null | undefined {
+  if (value === undefined || value === null) return value;
+  return value instanceof Date ? value : new Date(value);
+}
+
+function toSession(r: pg.QueryResultRow): SessionRow {
+  return {
+    appName: r.app_name,
+    userId: r.user_id,
+    sessionId: r.session_id,
+    state: r.state ?? {},
+    version: r.version,
+    lastSeq: r.last_seq,
+    createTime: r.create_time,
+    updateTime: r.update_time,
+  };
+}
+
+function toSummary(r: pg.QueryResultRow): SessionSummary {
+  return {
+    userId: r.user_id,
+    sessionId: r.session_id,
+    version: r.version,
+    lastSeq: r.last_seq,
+    createTime: r.create_time,
+    updateTime: r.update_time,
+    nextPageToken: r.next_page_token,
+  };
+}
+
+function toMessage<M>(r: pg.QueryResultRow): StoredMessage<M> {
+  return { seq: r.seq, message: r.message as M, createTime: r.create_time };
+}
+
+function toAppend(r: pg.QueryResultRow): AppendResult {
+  return {
+    firstSeq: r.first_seq,
+    lastSeq: r.last_seq,
+    version: r.version,
+    updateTime: r.update_time,
+    replayed: r.replayed,
+  };
+}
+
+function isQueryable(x: unknown): x is Queryable {
+  return typeof x === 'object' && x !== null && typeof (x as Queryable).query === 'function';
+}
+
+/** The largest page list_sessions serves. */
+export const MAX_PAGE_SIZE = 10000;
+
+/** A typed client for the session_store SQL API. */
+export class SessionStore {
+  readonly db: Queryable;
+  private readonly ownPool: pg.Pool | undefined;
+
+  /**
+   * @param source a pg.Pool, a pg.Client or pooled client, `{ pool }`, or a
+   *   pg.PoolConfig with a `connectionString` (the store then owns the pool
+   *   and `close()` ends it).
+   */
+  constructor(source: StoreSource) {
+    if (isQueryable(source)) {
+      this.db = source;
+    } else if ('pool' in source && isQueryable(source.pool)) {
+      this.db = source.pool;
+    } else {
+      this.ownPool = new pg.Pool(source as pg.PoolConfig);
+      this.db = this.ownPool;
+    }
+  }
+
+  /** Ends the pool if this store made it; a pool or client passed in is left alone. */
+  async close(): Promise<void> {
+    if (this.ownPool) await this.ownPool.end();
+  }
+
+  /** Runs one statement; server errors come back as session_store errors. */
+  async query(text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
+    try {
+      const res = await this.db.query({ text, values, types: queryTypes });
+      return res.rows;
+    } catch (err) {
+      throw translateError(err);
+    }
+  }
+
+  /** session_store.create_session */
+  async createSession(appName: string, userId: string,
+                      opts: CreateSessionOptions = {}): Promise<SessionRow> {
+    const a = new Args().add('app_name', appName).add('user_id', userId)
+      .add('state', json(opts.state ?? null), '::jsonb')
+      .add('session_id', opts.sessionId ?? null)
+      .opt('keep_nulls', opts.keepNulls, '::boolean');
+    const rows = await this.query(`SELECT * FROM session_store.create_session(${a})`, a.values);
+    return toSession(rows[0]!);
+  }
+
+  /** session_store.get_session: undefined when the session does not exist. */
+  async getSession(appName: string, userId: string,
+                   sessionId: string): Promise<SessionRow | undefined> {
+    const rows = await this.query(
+      'SELECT * FROM session_store.get_session($1, $2, $3)', [appName, userId, sessionId]);
+    return rows.length ? toSession(rows[0]!) : undefined;
+  }
+
+  /**
+   * get_session and get_messages in one statement: the messages are those of
+   * the version read (`seq <= last_seq` of the row), so a later append never
+   * shows up in a copy that carries the older version.  undefined when the
+   * session does not exist.
+   */
+  async loadSession<M = JsonObject>(appName: string, userId: string, sessionId: string,
+                                    opts: { maxCount?: number | null;
+                                            afterTime?: Date | number | null } = {}):
+      Promise<LoadedSession<M> | undefined> {
+    const m = new Args([appName, userId, sessionId])
+      .add('max_count', opts.maxCount ?? null, '::integer')
+      .opt('after_time', time(opts.afterTime), '::timestamptz');
+    const rows = await this.query(
+      `SELECT s.*,
+              (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
+                                 g.seq, g.message, g.create_time) ORDER BY g.seq), '[]')
+                 FROM session_store.get_messages(s.app_name, s.user_id, s.session_id,
+                        ${m}, before_seq => s.last_seq + 1) g) AS messages
+         FROM session_store.get_session($1, $2, $3) s`, m.values);
+    if (!rows.length) return undefined;
+    const r = rows[0]!;
+    const messages = (r.messages as [number, M, string][]).map(([seq, message, t]) => ({
+      seq, message, createTime: new Date(t),
+    }));
+    return { session: toSession(r), messages };
+  }
+
+  /** session_store.list_sessions: one page, most recently updated first. */
+  async listSessions(appName: string, opts: ListSessionsOptions = {}): Promise<SessionSummary[]> {
+    const a = new Args().add('app_name', appName).add('user_id', opts.userId ?? null)
+      .opt('page_size', opts.pageSize, '::integer')
+      .add('page_token', opts.pageToken ?? null);
+    const rows = await this.query(`SELECT * FROM session_store.list_sessions(${a})`, a.values);
+    return rows.map(toSummary);
+  }
+
+  /**
+   * Every page of list_sessions, one call per page, each continuing after
+   * the last row of the one before (keyset: O(pageSize) per page).
+   */
+  async *listSessionPages(appName: string,
+                          opts: Omit<ListSessionsOptions, 'pageToken'> & { pageToken?: string | null } = {}):
+      AsyncGenerator<SessionSummary[], void, undefined> {
+    const pageSize = opts.pageSize ?? 100;
+    let token = opts.pageToken ?? null;
+    for (;;) {
+      const page = await this.listSessions(appName, { userId: opts.userId, pageSize, pageToken: token });
+      if (page.length) yield page;
+      if (page.length < pageSize) return;
+      token = page[page.length - 1]!.nextPageToken;
+    }
+  }
+
+  /** session_store.delete_session: true if it existed. */
+  async deleteSession(appName: string, userId: string, sessionId: string): Promise<boolean> {
+    const rows = await this.query(
+      'SELECT session_store.delete_session($1, $2, $3) AS deleted', [appName, userId, sessionId]);
+    return rows[0]!.deleted;
+  }
+
+  /** session_store.append_messages */
+  async appendMessages(appName: string, userId: string, sessionId: string,
+                       messages: readonly unknown[], opts: AppendOptions = {}): Promise<AppendResult> {
+    const a = new Args().add('app_name', appName).add('user_id', userId)
+      .add('session_id', sessionId).add('messages', json(messages), '::jsonb')
+      .add('state_delta', json(opts.stateDelta ?? null), '::jsonb')
+      .add('expected_version', opts.expectedVersion ?? null, '::bigint')
+      .add('idempotency_key', opts.idempotencyKey ?? null)
+      .opt('keep_nulls', opts.keepNulls, '::boolean')
+      .opt('message_time', time(opts.messageTime), '::timestamptz')
+      .opt('verify_replay', opts.verifyReplay, '::boolean');
+    const rows = await this.query(`SELECT * FROM session_store.append_messages(${a})`, a.values);
+    return toAppend(rows[0]!);
+  }
+
+  /** session_store.replace_messages (1.1) */
+  async replaceMessages(appName: string, userId: string, sessionId: string,
+                        expectedSuffix: readonly unknown[], replacement: readonly unknown[],
+                        opts: ReplaceOptions = {}): Promise<ReplaceResult> {
+    const a = new Args().add('app_name', appName).add('user_id', userId)
+      .add('session_id', sessionId)
+      .add('expected_suffix', json(expectedSuffix), '::jsonb')
+      .add('replacement', json(replacement), '::jsonb')
+      .add('state_delta', json(opts.stateDelta ?? null), '::jsonb')
+      .add('expected_version', opts.expectedVersion ?? null, '::bigint')
+      .add('idempotency_key', opts.idempotencyKey ?? null)
+      .opt('keep_nulls', opts.keepNulls, '::boolean');
+    const rows = await this.query(`SELECT * FROM session_store.replace_messages(${a})`, a.values);
+    const r = rows[0]!;
+    return { ...toAppend(r), removed: r.removed };
+  }
+
+  /** session_store.get_messages: ascending seq. */
+  async getMessages<M = JsonObject>(appName: string, userId: string, sessionId: string,
+                                    opts: GetMessagesOptions = {}): Promise<StoredMessage<M>[]> {
+    const a = new Args().add('app_name', appName).add('user_id', userId)
+      .add('session_id', sessionId)
+      .add('max_count', opts.maxCount ?? null, '::integer')
+      .add('after_seq', opts.afterSeq ?? null, '::bigint')
+      .add('before_seq', opts.beforeSeq ?? null, '::bigint')
+      .opt('after_time', time(opts.afterTime), '::timestamptz');
+    const rows = await this.query(`SELECT * FROM session_store.get_messages(${a})`, a.values);
+    return rows.map((r) => toMessage<M>(r));
+  }
+
+  /** session_store.pop_message: the removed message, or undefined when empty. */
+  async popMessage<M = JsonObject>(appName: string, userId: string, sessionId: string,
+                                   opts: { expectedVersion?: number | null } = {}):
+      Promise<StoredMessage<M> | undefined> {
+    const rows = await this.query(
+      'SELECT * FROM session_store.pop_message($1, $2, $3, $4::bigint)',
+      [appName, userId, sessionId, opts.expectedVersion ?? null]);
+    return rows.length ? toMessage<M>(rows[0]!) : undefined;
+  }
+
+  /** session_store.rewind_session: how many messages were deleted. */
+  async rewindSession(appName: string, userId: string, sessionId: string, toSeq: number,
+                      opts: { expectedVersion?: number | null } = {}): Promise<number> {
+    const rows = await this.query(
+      'SELECT session_store.rewind_session($1, $2, $3, $4::bigint, $5::bigint) AS n',
+      [appName, userId, sessionId, toSeq, opts.expectedVersion ?? null]);
+    return rows[0]!.n;
+  }
+
+  /** session_store.clear_session: how many messages were deleted. */
+  async clearSession(appName: string, userId: string, sessionId: string,
+                     opts: { expectedVersion?: number | null } = {}): Promise<number> {
+    const rows = await this.query(
+      'SELECT session_store.clear_session($1, $2, $3, $4::bigint) AS n',
+      [appName, userId, sessionId, opts.expectedVersion ?? null]);
+    return rows[0]!.n;
+  }
+
+  /** session_store.fork_session */
+  async forkSession(appName: string, userId: string, sessionId: string,
+                    opts: { newSessionId?: string | null; upToSeq?: number | null } = {}):
+      Promise<SessionRow> {
+    const rows = await this.query(
+      'SELECT * FROM session_store.fork_session($1, $2, $3, $4, $5::bigint)',
+      [appName, userId, sessionId, opts.newSessionId ?? null, opts.upToSeq ?? null]);
+    return toSession(rows[0]!);
+  }
+
+  /** session_store.get_app_state: {} when nothing was stored. */
+  async getAppState(appName: string): Promise<Record<string, unknown>> {
+    const rows = await this.query('SELECT session_store.get_app_state($1) AS s', [appName]);
+    return rows[0]!.s;
+  }
+
+  /** session_store.get_user_state: {} when nothing was stored. */
+  async getUserState(appName: string, userId: string): Promise<Record<string, unknown>> {
+    const rows = await this.query('SELECT session_store.get_user_state($1, $2) AS s', [appName, userId]);
+    return rows[0]!.s;
+  }
+
+  /** session_store.count_sessions (1.1): O(number of sessions counted). */
+  async countSessions(appName: string, opts: { userId?: string | null } = {}): Promise<number> {
+    const rows = await this.query(
+      'SELECT session_store.count_sessions($1, $2) AS n', [appName, opts.userId ?? null]);
+    return rows[0]!.n;
+  }
+
+  /**
+   * session_store.expire_sessions: deletes up to `maxSessions` sessions idle
+   * for longer than `idleFor` (an interval: '7 days', or seconds as a number).
+   */
+  async expireSessions(idleFor: string | number, opts: ExpireOptions = {}): Promise<number> {
+    const interval = typeof idleFor === 'number' ? `${idleFor} seconds` : idleFor;
+    const a = new Args().add('idle_for', interval, '::interval')
+      .add('app_name', opts.appName ?? null)
+      .opt('max_sessions', opts.maxSessions, '::integer');
+    const rows = await this.query(`SELECT session_store.expire_sessions(${a}) AS n`, a.values);
+    return rows[0]!.n;
+  }
+}

@@ -1,0 +1,57 @@
+// Test databases: a fresh database with the extension for each test file.
+// The server is the one the PG* environment names (pg_virtualenv sets it).
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+const created = [];
+
+/** Creates a database with session_store installed; returns its pg.Pool config. */
+export async function freshDatabase(label) {
+  const name = `ss_node_${label}_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ database: 'postgres' });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const c = new pg.Client({ database: name });
+  await c.connect();
+  try {
+    await c.query('CREATE EXTENSION session_store');
+  } finally {
+    await c.end();
+  }
+  created.push(name);
+  return { database: name };
+}
+
+/** The connection string of a database made by freshDatabase. */
+export function connectionString(cfg) {
+  const host = process.env.PGHOST ?? 'localhost';
+  const port = process.env.PGPORT ?? '5432';
+  const user = process.env.PGUSER ?? process.env.USER ?? 'postgres';
+  const pw = process.env.PGPASSWORD ? `:${encodeURIComponent(process.env.PGPASSWORD)}` : '';
+  const hostPart = host.startsWith('/') ? `localhost` : host;
+  const q = host.startsWith('/') ? `?host=${encodeURIComponent(host)}` : '';
+  return `postgresql://${encodeURIComponent(user)}${pw}@${hostPart}:${port}/${cfg.database}${q}`;
+}
+
+/** Drops every database this process made. */
+export async function dropDatabases() {
+  const admin = new pg.Client({ database: 'postgres' });
+  await admin.connect();
+  try {
+    for (const name of created.splice(0)) {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Whether the installed extension is 1.1 or later (functions the design adds). */
+export async function extensionVersion(pool) {
+  const r = await pool.query("SELECT extversion FROM pg_extension WHERE extname = 'session_store'");
+  return r.rows[0].extversion;
+}
