@@ -71,6 +71,7 @@ bench: deps
 	$(MAKE) install
 	PG_MAJOR=$(PG_MAJOR) bash bench/run.sh
 	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh
+	PG_MAJOR=$(PG_MAJOR) bash bench/node.sh
 
 # the Python adapters' benchmark alone
 bench-python: deps

@@ -28,5 +28,3 @@ for mode in "${modes[@]}"; do
 		${SS_DESTDIR:+-o extension_destdir=$SS_DESTDIR} \
 		"$PYTHON" bench/bench.py --label "($mode)" --out "bench/results/$mode.txt" "$@"
 done
-# The TypeScript adapters against ADK-JS's own session service.
-bash bench/node.sh
