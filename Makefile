@@ -19,7 +19,7 @@ PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out
 REGRESS = setup create_session append_messages get_messages state errors \
-          list_sessions trim fork expire limits hardening
+          list_sessions trim fork expire limits hardening extension_owner
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out

@@ -41,7 +41,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/index.h"
+#include "catalog/pg_class.h"
 #include "catalog/namespace.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -94,7 +96,15 @@ static Oid	table_oids[SS_NUM_TABLES];
 static void
 ForgetTableOids(Datum arg, Oid relid)
 {
-	memset(table_oids, 0, sizeof(table_oids));
+	bool		ours = !OidIsValid(relid);
+
+	for (int i = 0; i < SS_NUM_TABLES; i++)
+		ours |= relid == table_oids[i];
+	if (ours)
+	{
+		memset(table_oids, 0, sizeof(table_oids));
+		ss_forget_extension();
+	}
 }
 
 static Oid
@@ -104,11 +114,15 @@ TableOid(SsTableId which)
 
 	if (!OidIsValid(table_oids[which]))
 	{
-		Oid			nsp = get_namespace_oid("session_store", false);
-		Oid			relid = get_relname_relid(table_defs[which].name, nsp);
+		const SsExtension *ext = ss_extension();
+		Oid			relid = get_relname_relid(table_defs[which].name, ext->nspoid);
 
-		if (!OidIsValid(relid))
-			elog(ERROR, "table session_store.%s is missing", table_defs[which].name);
+		if (!OidIsValid(relid) ||
+			getExtensionOfObject(RelationRelationId, relid) != ext->extoid)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table session_store.%s is not a member of extension \"session_store\"",
+							table_defs[which].name)));
 		if (!callback_registered)
 		{
 			CacheRegisterRelcacheCallback(ForgetTableOids, (Datum) 0);

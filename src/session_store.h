@@ -168,6 +168,17 @@ typedef struct SsCall
 	SsTable		tables[SS_NUM_TABLES];
 } SsCall;
 
+/* The extension as pg_extension records it (store.c). */
+typedef struct SsExtension
+{
+	bool		valid;
+	Oid			extoid;
+	Oid			nspoid;			/* its schema */
+	Oid			owner;			/* the role every call runs as */
+} SsExtension;
+
+extern const SsExtension *ss_extension(void);
+extern void ss_forget_extension(void);
 extern void ss_call_begin(SsCall *call);
 extern void ss_call_end(SsCall *call);
 extern void ss_spi_begin(SsCall *call);
