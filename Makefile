@@ -14,7 +14,7 @@ OBJS = src/session_store.o src/validate.o src/state.o src/lock.o src/head.o \
        src/direct.o \
        src/store.o src/session.o src/append.o src/messages.o \
        src/listing.o src/expire.o
-DATA = session_store--1.0.sql
+DATA = session_store--1.0.sql session_store--1.0--1.1.sql
 PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out

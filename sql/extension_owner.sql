@@ -60,6 +60,35 @@ DROP SCHEMA session_store CASCADE;
 ALTER SCHEMA session_store_real RENAME TO session_store;
 SELECT count(*) FROM session_store.get_messages('o', 'u', 's');
 
+-- 1.0, filled, then updated: the id constraints are added to tables that
+-- hold data; a row out of bounds fails the update, which changes nothing
+DROP EXTENSION session_store;
+CREATE EXTENSION session_store VERSION '1.0';
+SELECT count(session_store.create_session('up', 'u' || i, '{"app:a": 1, "user:b": 2}', 's'))
+FROM generate_series(1, 3) i;
+SELECT last_seq FROM session_store.append_messages('up', 'u1', 's', '[{}, {}]', NULL, NULL, 'k1');
+INSERT INTO session_store.sessions
+VALUES ('up', 'u', repeat('x', 129), 999, '{}', 0, 0, now(), now());
+ALTER EXTENSION session_store UPDATE;
+\echo :LAST_ERROR_SQLSTATE
+SELECT extversion FROM pg_extension WHERE extname = 'session_store';
+DELETE FROM session_store.sessions WHERE sid = 999;
+-- nor does it run in a schema that another role owns
+ALTER SCHEMA session_store OWNER TO regress_ss_evil;
+ALTER EXTENSION session_store UPDATE;
+\echo :LAST_ERROR_SQLSTATE
+ALTER SCHEMA session_store OWNER TO CURRENT_USER;
+ALTER EXTENSION session_store UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'session_store';
+SELECT count(*) AS id_constraints FROM pg_constraint
+WHERE connamespace = 'session_store'::regnamespace AND contype = 'c' AND convalidated;
+SELECT (SELECT count(*) FROM session_store.sessions) AS sessions,
+       (SELECT count(*) FROM session_store.messages) AS messages,
+       (SELECT count(*) FROM session_store.idempotency_keys) AS keys,
+       (SELECT count(*) FROM session_store.user_states) AS user_states,
+       (SELECT count(*) FROM session_store.app_states) AS app_states;
+SELECT replayed, last_seq FROM session_store.append_messages('up', 'u1', 's', '[{}, {}]', NULL, NULL, 'k1');
+
 \set VERBOSITY default
 \c contrib_regression
 DROP DATABASE regress_ss_owner;

@@ -3,8 +3,25 @@
 -- the extension's tables, and the executor's duties on the write path
 --
 
--- A session row with a 300-byte id, written directly by a superuser (or an
--- edited dump): listing it is a clean error, not a crash.
+-- Ids are 1..128 bytes in the tables too (1.1): a row written around the
+-- API with a longer or empty id is refused.
+SELECT test.try($$INSERT INTO session_store.sessions
+    VALUES ('hx', 'u', repeat('x', 300), 999, '{}', 0, 0, now(), now())$$);
+SELECT test.try($$INSERT INTO session_store.messages VALUES ('', 1, 1, '{}', now())$$);
+SELECT test.try($$INSERT INTO session_store.idempotency_keys
+    VALUES ('u', 1, repeat('k', 129), 1, 1, 1, now())$$);
+SELECT test.try($$INSERT INTO session_store.user_states VALUES ('a', repeat('u', 129), '{}')$$);
+SELECT test.try($$INSERT INTO session_store.app_states VALUES ('', '{}')$$);
+SELECT conrelid::regclass, conname FROM pg_constraint
+WHERE connamespace = 'session_store'::regnamespace AND contype = 'c'
+ORDER BY 1, 2;
+
+-- Even without those constraints (dropped by a superuser, or a table not
+-- yet updated), a stored 300-byte id is a clean error in list_sessions,
+-- not a crash.
+BEGIN;
+ALTER TABLE session_store.sessions DROP CONSTRAINT sessions_user_id_bytes,
+    DROP CONSTRAINT sessions_session_id_bytes;
 INSERT INTO session_store.sessions
 VALUES ('hx', 'u', repeat('x', 300), 999, '{}', 0, 0, now(), now());
 SELECT test.try($$SELECT 1 FROM session_store.list_sessions('hx')$$);
@@ -12,8 +29,25 @@ SELECT test.try($$SELECT 1 FROM session_store.list_sessions('hx', 'u')$$);
 -- an empty user_id likewise
 UPDATE session_store.sessions SET user_id = '', session_id = 's' WHERE app_name = 'hx';
 SELECT test.try($$SELECT 1 FROM session_store.list_sessions('hx')$$);
-DELETE FROM session_store.sessions WHERE app_name = 'hx';
+ROLLBACK;
 SELECT count(*) FROM session_store.list_sessions('hx');
+
+-- Sequence numbers and versions that would overflow: 22003, nothing written
+SELECT version FROM session_store.create_session('ho', 'u', NULL, 's');
+UPDATE session_store.sessions SET last_seq = 9223372036854775805
+WHERE app_name = 'ho';
+SELECT test.try($$SELECT session_store.append_messages('ho', 'u', 's', '[{}, {}]')$$);
+SELECT first_seq, last_seq, version FROM session_store.append_messages('ho', 'u', 's', '[{}]');
+SELECT test.try($$SELECT session_store.append_messages('ho', 'u', 's', '[{}]')$$);
+SELECT seq FROM session_store.get_messages('ho', 'u', 's');
+SELECT version, last_seq FROM session_store.get_session('ho', 'u', 's');
+UPDATE session_store.sessions SET version = 9223372036854775807, last_seq = 0
+WHERE app_name = 'ho';
+SELECT test.try($$SELECT session_store.append_messages('ho', 'u', 's', '[]')$$);
+SELECT test.try($$SELECT session_store.pop_message('ho', 'u', 's')$$);
+SELECT version, last_seq FROM session_store.get_session('ho', 'u', 's');
+SELECT count(*) FROM session_store.get_messages('ho', 'u', 's');
+SELECT session_store.delete_session('ho', 'u', 's');
 
 -- Every call runs as the extension's owner (pg_extension.extowner), in a
 -- security-restricted operation: code of the owner's that a call runs (a

@@ -207,6 +207,7 @@ extern bool ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 extern void ss_lock_head(SsCall *call, const SessionKey *key, SessionHead *head);
 extern void ss_check_version(FunctionCallInfo fcinfo, int argno,
 							 const SessionKey *key, const SessionHead *head);
+extern int64 ss_seq_after(const SessionKey *key, int64 last_seq, int64 n);
 extern void ss_advance_head(SsCall *call, SessionHead *head,
 							int64 new_last_seq, const StateDelta *delta);
 extern void ss_delete_session_contents(text *user_id, int64 sid);
