@@ -19,7 +19,7 @@ PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out
 REGRESS = setup create_session append_messages get_messages state errors \
-          list_sessions trim fork expire limits hardening extension_owner
+          list_sessions trim fork expire limits hardening table_changes extension_owner
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out
@@ -46,7 +46,7 @@ all install installcheck:
 endif
 
 # PGXS does not track headers: every object depends on the shared one.
-$(OBJS): src/session_store.h
+$(OBJS): src/session_store.h src/compat.h
 
 .PHONY: deps test demo bench test-mutations
 

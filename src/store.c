@@ -455,6 +455,7 @@ ss_call_begin(SsCall *call)
 										  "session_store call",
 										  ALLOCSET_SMALL_SIZES);
 	call->connected = false;
+	call->estate = NULL;
 	memset(call->tables, 0, sizeof(call->tables));
 	GetUserIdAndSecContext(&call->save_userid, &call->save_sec_context);
 	SetUserIdAndSecContext(ext->owner,
@@ -473,6 +474,7 @@ void
 ss_call_end(SsCall *call)
 {
 	Assert(!call->connected);
+	ss_writes_end(call);
 	for (int i = 0; i < SS_NUM_TABLES; i++)
 		ss_table_close(&call->tables[i]);
 	SetUserIdAndSecContext(call->save_userid, call->save_sec_context);
