@@ -66,6 +66,18 @@ RESET enable_seqscan;
 RESET enable_bitmapscan;
 DROP INDEX session_store.messages_role_idx, session_store.messages_tool_idx,
     session_store.sessions_state_idx;
+-- a unique index over a column an append changes is still checked
+SELECT version FROM session_store.create_session('tc', 'u', NULL, 's2');
+CREATE UNIQUE INDEX sessions_k_idx ON session_store.sessions ((state->>'k'))
+    WHERE app_name = 'tc';
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's2', '[{}]', '{"k": 9}')$$);
+SELECT version FROM session_store.append_messages('tc', 'u', 's2', '[{}]', '{"k": 8}');
+DROP INDEX session_store.sessions_k_idx;
+CREATE UNIQUE INDEX sessions_uv_idx ON session_store.sessions (user_id, update_time)
+    WHERE app_name = 'tc';
+SELECT version FROM session_store.append_messages('tc', 'u', 's2', '[{}]');
+DROP INDEX session_store.sessions_uv_idx;
+SELECT session_store.delete_session('tc', 'u', 's2');
 
 -- a user's table referencing sessions: appends work, and its foreign key
 -- holds when the session is deleted

@@ -154,4 +154,24 @@
 	((void) (u), ExecInsertIndexTuples((rri), (slot), (estate), (update), false, NULL, NIL))
 #endif
 
+/*
+ * 16: an index entry after a HOT update only for summarizing indexes
+ * (IndexInfo.ii_Summarizing, src/backend/executor/execIndexing.c).
+ */
+#if PG_VERSION_NUM >= 160000
+#define SS_INDEX_WANTED(ii, u) ((u) != TU_Summarizing || (ii)->ii_Summarizing)
+#else
+#define SS_INDEX_WANTED(ii, u) ((void) (u), true)
+#endif
+
+/*
+ * 17: index_insert_cleanup after the last index_insert of a statement
+ * (src/backend/access/index/indexam.c; ExecCloseIndices calls it).
+ */
+#if PG_VERSION_NUM >= 170000
+#define SS_INDEX_INSERT_CLEANUP(index, ii) index_insert_cleanup((index), (ii))
+#else
+#define SS_INDEX_INSERT_CLEANUP(index, ii) ((void) (index), (void) (ii))
+#endif
+
 #endif							/* SESSION_STORE_COMPAT_H */

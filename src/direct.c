@@ -26,7 +26,8 @@
  *	  ExecComputeStoredGenerated;
  *	- every index, expression, partial, deferrable and exclusion ones
  *	  included, with the executor's own "unchanged" hint and HOT rules:
- *	  ExecOpenIndices, ExecInsertIndexTuples;
+ *	  ExecOpenIndices, ExecInsertIndexTuples (for the head, one check it
+ *	  makes is proven unnecessary and skipped: see InsertHeadIndexEntries);
  *	- row triggers, user-defined ones and the RI triggers of foreign keys
  *	  that reference these tables: ExecBR*Triggers / ExecAR*Triggers, the
  *	  AFTER ones queued in an after-trigger query level of this call
@@ -66,6 +67,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -85,9 +87,11 @@
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 
 /* Columns of session_store.sessions and .messages, as 1-based indexes. */
@@ -183,6 +187,90 @@ TableOid(SsTableId which)
 }
 
 /*
+ * The CHECK constraints of each table, compiled once per backend instead of
+ * once per call (ExecRelCheck would compile them into every call's EState:
+ * stringToNode, expression_planner and ExecInitExpr, several microseconds
+ * per constraint on the hot path).  An entry is used only while the
+ * table's constraints are exactly the ones it was built from (same OID,
+ * same count, same ccbin, compared on every open; the table lock held
+ * from then on keeps them so) and no function was replaced since (a
+ * pg_proc invalidation marks every entry stale).  A replaced entry's
+ * memory lives until the end of the transaction: a call of this
+ * transaction may still be using it.
+ *
+ * From PostgreSQL 18 on (ri_CheckConstraintExprs, NOT ENFORCED
+ * constraints) the executor compiles them itself.
+ */
+typedef struct CheckCache
+{
+	Oid			relid;
+	int			ncheck;
+	bool		stale;
+	char	  **ccbin;
+	ExprState **exprs;
+	MemoryContext cxt;
+} CheckCache;
+
+static CheckCache check_cache[SS_NUM_TABLES];
+
+static void
+ForgetChecks(Datum arg, int cacheid, uint32 hashvalue)
+{
+	for (int i = 0; i < SS_NUM_TABLES; i++)
+		check_cache[i].stale = true;
+}
+
+/* Give rri the compiled CHECK constraints of its table. */
+static void
+UseCachedChecks(ResultRelInfo *rri, SsTableId which)
+{
+#if PG_VERSION_NUM < 180000
+	static bool callback_registered = false;
+	Relation	rel = rri->ri_RelationDesc;
+	TupleConstr *constr = rel->rd_att->constr;
+	CheckCache *c = &check_cache[which];
+	bool		valid;
+	MemoryContext old;
+
+	if (constr == NULL || constr->num_check == 0)
+		return;
+	valid = c->cxt != NULL && !c->stale && c->relid == RelationGetRelid(rel) &&
+		c->ncheck == constr->num_check;
+	for (int i = 0; valid && i < c->ncheck; i++)
+		valid = strcmp(c->ccbin[i], constr->check[i].ccbin) == 0;
+	if (!valid)
+	{
+		if (!callback_registered)
+		{
+			CacheRegisterSyscacheCallback(PROCOID, ForgetChecks, (Datum) 0);
+			callback_registered = true;
+		}
+		if (c->cxt != NULL)
+			MemoryContextSetParent(c->cxt, TopTransactionContext);
+		c->relid = InvalidOid;	/* not valid until built */
+		c->cxt = AllocSetContextCreate(CacheMemoryContext,
+									   "session_store check constraints",
+									   ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(c->cxt);
+		c->ncheck = constr->num_check;
+		c->ccbin = palloc(sizeof(char *) * c->ncheck);
+		c->exprs = palloc(sizeof(ExprState *) * c->ncheck);
+		/* as ExecRelCheck does it, into a context of our own */
+		for (int i = 0; i < c->ncheck; i++)
+		{
+			c->ccbin[i] = pstrdup(constr->check[i].ccbin);
+			c->exprs[i] = ExecInitExpr(expression_planner(stringToNode(c->ccbin[i])),
+									   NULL);
+		}
+		MemoryContextSwitchTo(old);
+		c->relid = RelationGetRelid(rel);
+		c->stale = false;
+	}
+	rri->ri_ConstraintExprs = c->exprs;
+#endif
+}
+
+/*
  * Map the columns this file uses to rel's attribute numbers, checking each
  * one's type; dropped columns are skipped and added ones ignored here.  A
  * missing column or one of another type is an error, as the executor would
@@ -198,15 +286,17 @@ CheckTableShape(SsTable *t, SsTableId which)
 	{
 		Form_pg_attribute att = NULL;
 
-		for (int i = 0; i < desc->natts; i++)
+		/* where the install script put it, unless the table was altered */
+		if (c < desc->natts &&
+			!TupleDescAttr(desc, c)->attisdropped &&
+			strcmp(NameStr(TupleDescAttr(desc, c)->attname), cols[c].name) == 0)
+			att = TupleDescAttr(desc, c);
+		for (int i = 0; att == NULL && i < desc->natts; i++)
 		{
 			Form_pg_attribute a = TupleDescAttr(desc, i);
 
 			if (!a->attisdropped && strcmp(NameStr(a->attname), cols[c].name) == 0)
-			{
 				att = a;
-				break;
-			}
 		}
 		if (att == NULL)
 			ereport(ERROR,
@@ -310,7 +400,17 @@ ss_writes_end(SsCall *call)
 
 		if (t->rri != NULL)
 		{
-			ExecCloseIndices(t->rri);
+			/*
+			 * As ExecCloseIndices, but the index locks stay until commit
+			 * like the table's (they are released in bulk then, cheaper
+			 * than one by one here).
+			 */
+			for (int k = 0; k < t->rri->ri_NumIndices; k++)
+			{
+				SS_INDEX_INSERT_CLEANUP(t->rri->ri_IndexRelationDescs[k],
+										t->rri->ri_IndexRelationInfo[k]);
+				index_close(t->rri->ri_IndexRelationDescs[k], NoLock);
+			}
 			t->rri = NULL;
 			t->pkey = NULL;
 		}
@@ -427,11 +527,23 @@ OpenForWrite(SsCall *call, SsTable *t, SsTableId which, Oid pkoid)
 					   RelationGetRelationName(rel));
 
 	SetWrittenColumns(estate, t, which);
+	UseCachedChecks(t->rri, which);
 	ExecOpenIndices(t->rri, false);
 	t->pkey = NULL;
+	t->plain_indexes = true;
 	for (int i = 0; i < t->rri->ri_NumIndices; i++)
-		if (RelationGetRelid(t->rri->ri_IndexRelationDescs[i]) == pkoid)
-			t->pkey = t->rri->ri_IndexRelationDescs[i];
+	{
+		Relation	index = t->rri->ri_IndexRelationDescs[i];
+
+		if (RelationGetRelid(index) == pkoid)
+			t->pkey = index;
+		if (t->rri->ri_IndexRelationInfo[i]->ii_ExclusionOps != NULL ||
+			!index->rd_index->indimmediate)
+			t->plain_indexes = false;
+	}
+	if ((t->rri->ri_TrigDesc && t->rri->ri_TrigDesc->trig_update_before_row) ||
+		(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored))
+		t->plain_indexes = false;	/* the update may change any column */
 
 	t->slot = table_slot_create(rel, &estate->es_tupleTable);
 	t->estate = estate;
@@ -538,13 +650,16 @@ ss_fetch_head(SsTable *t, const SessionKey *key, Snapshot snap)
 							   InvalidOid, t->pkey->rd_indcollation[i],
 							   F_TEXTEQ, PointerGetDatum(values[i]));
 
-	slot = table_slot_create(t->rel, NULL);
+	slot = t->slot != NULL ? t->slot : table_slot_create(t->rel, NULL);
 	scan = SS_INDEX_BEGINSCAN(t->rel, t->pkey, snap, 3, 0);
 	index_rescan(scan, keys, 3, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 		tuple = ExecCopySlotHeapTuple(slot);
 	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	if (slot == t->slot)
+		ExecClearTuple(slot);
+	else
+		ExecDropSingleTupleTableSlot(slot);
 	return tuple;
 }
 
@@ -601,6 +716,80 @@ CheckTriggerKeptHead(SsTable *t, TupleTableSlot *slot, const SessionHead *head)
 							sessions_columns[kept[k] - 1].name),
 					 errdetail("Triggers on session_store.sessions must leave sid, version and last_seq as the extension sets them.")));
 	}
+}
+
+/*
+ * True if the head update cannot have changed what index entry ii holds:
+ * no expression, no predicate, no key or included column among those the
+ * update sets.
+ */
+static bool
+IndexUnchanged(SsTable *t, IndexInfo *ii)
+{
+	static const int set[] = {S_STATE, S_VERSION, S_LAST_SEQ, S_UPDATE_TIME};
+
+	if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
+		return false;
+	for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
+		for (int c = 0; c < lengthof(set); c++)
+			if (ii->ii_IndexAttrNumbers[k] == t->attnums[set[c] - 1])
+				return false;
+	return true;
+}
+
+/*
+ * The index entries of the head's new version (slot, its TID set).
+ *
+ * ExecInsertIndexTuples does this for an UPDATE, checking every unique
+ * index for duplicates.  A unique index whose entry the update cannot have
+ * changed (the primary key: the names of a session are never updated)
+ * needs no such check: the row held those values already, and nothing else
+ * can take them while the row is live.  That check was the costliest step
+ * of an append (a second descent of the primary key and a heap visit), so
+ * for tables whose indexes are all immediate and without exclusion
+ * constraints, and with no BEFORE UPDATE trigger or generated column that
+ * could change other columns, the entries are inserted here, as
+ * ExecInsertIndexTuples would insert them, except for that check.
+ * Otherwise ExecInsertIndexTuples does it all.
+ */
+static List *
+InsertHeadIndexEntries(SsTable *t, TupleTableSlot *slot, EState *estate,
+					   SS_UPDATE_INDEXES_TYPE update_indexes)
+{
+	ResultRelInfo *rri = t->rri;
+	ExprContext *econtext;
+
+	if (!t->plain_indexes)
+		return SS_INSERT_INDEX_TUPLES(rri, slot, estate, true, update_indexes);
+
+	econtext = GetPerTupleExprContext(estate);
+	econtext->ecxt_scantuple = slot;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+		bool		unchanged;
+
+		if (index == NULL || !ii->ii_ReadyForInserts ||
+			!SS_INDEX_WANTED(ii, update_indexes))
+			continue;
+		if (ii->ii_Predicate != NIL)
+		{
+			if (ii->ii_PredicateState == NULL)
+				ii->ii_PredicateState = ExecPrepareQual(ii->ii_Predicate, estate);
+			if (!ExecQual(ii->ii_PredicateState, econtext))
+				continue;
+		}
+		FormIndexDatum(ii, slot, estate, values, isnull);
+		unchanged = IndexUnchanged(t, ii);
+		(void) index_insert(index, values, isnull, &slot->tts_tid, t->rel,
+							index->rd_index->indisunique && !unchanged ?
+							UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							unchanged, ii);
+	}
+	return NIL;
 }
 
 /*
@@ -690,7 +879,7 @@ ss_update_head(SsTable *t, HeapTuple oldtup, const SessionHead *head,
 	}
 
 	if (rri->ri_NumIndices > 0 && SS_UPDATE_NEEDS_INDEXES(update_indexes))
-		recheck = SS_INSERT_INDEX_TUPLES(rri, slot, estate, true, update_indexes);
+		recheck = InsertHeadIndexEntries(t, slot, estate, update_indexes);
 	ExecARUpdateTriggers(estate, rri, NULL, NULL, &tid, NULL, slot, recheck,
 						 NULL, false);
 	list_free(recheck);

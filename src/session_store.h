@@ -161,6 +161,7 @@ typedef struct SsTable
 	struct EState *estate;
 	struct ResultRelInfo *rri;
 	struct TupleTableSlot *slot;
+	bool		plain_indexes;	/* see InsertHeadIndexEntries */
 	bool		epq_active;
 	EPQState	epqstate;		/* for BEFORE UPDATE row triggers */
 	/* defaults of columns added to messages */
