@@ -138,52 +138,11 @@ static const struct
 	[SS_MESSAGES] = {"messages", messages_columns, M_NATTS, CMD_INSERT, ACL_INSERT},
 };
 
-/*
- * Relation OIDs, looked up once per backend (in the extension's schema,
- * and only if the extension owns them) and forgotten when the relcache
- * entry of one of them is invalidated (the extension dropped and created
- * again, say).
- */
-static Oid	table_oids[SS_NUM_TABLES];
-
-static void
-ForgetTableOids(Datum arg, Oid relid)
-{
-	bool		ours = !OidIsValid(relid);
-
-	for (int i = 0; i < SS_NUM_TABLES; i++)
-		ours |= relid == table_oids[i];
-	if (ours)
-	{
-		memset(table_oids, 0, sizeof(table_oids));
-		ss_forget_extension();
-	}
-}
-
+/* The table's OID: a member of the extension, in its schema (store.c). */
 static Oid
 TableOid(SsTableId which)
 {
-	static bool callback_registered = false;
-
-	if (!OidIsValid(table_oids[which]))
-	{
-		const SsExtension *ext = ss_extension();
-		Oid			relid = get_relname_relid(table_defs[which].name, ext->nspoid);
-
-		if (!OidIsValid(relid) ||
-			getExtensionOfObject(RelationRelationId, relid) != ext->extoid)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table session_store.%s is not a member of extension \"session_store\"",
-							table_defs[which].name)));
-		if (!callback_registered)
-		{
-			CacheRegisterRelcacheCallback(ForgetTableOids, (Datum) 0);
-			callback_registered = true;
-		}
-		table_oids[which] = relid;
-	}
-	return table_oids[which];
+	return ss_extension()->tables[which];
 }
 
 /*

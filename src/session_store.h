@@ -192,10 +192,10 @@ typedef struct SsExtension
 	Oid			extoid;
 	Oid			nspoid;			/* its schema */
 	Oid			owner;			/* the role every call runs as */
+	Oid			tables[SS_NUM_TABLES];	/* members, found in nspoid by name */
 } SsExtension;
 
 extern const SsExtension *ss_extension(void);
-extern void ss_forget_extension(void);
 extern void ss_call_begin(SsCall *call);
 extern void ss_call_end(SsCall *call);
 extern void ss_spi_begin(SsCall *call);

@@ -25,8 +25,10 @@
 
 #include "access/genam.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
 #include "commands/extension.h"
@@ -37,6 +39,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -343,9 +346,9 @@ ss_plan(SsQuery q)
  * The extension, as pg_extension records it: its OID, its schema and its
  * owner, the role every call runs as.  Looked up once per backend and
  * forgotten whenever pg_namespace changes (ALTER SCHEMA ... OWNER or
- * RENAME, the schema dropped with the extension) or a relcache entry of the
- * extension's tables is invalidated (the extension dropped and created
- * again).
+ * RENAME, the schema dropped) or a relcache entry of the extension's tables
+ * is invalidated (the extension dropped and created again: the schema may
+ * outlive it).
  *
  * The schema is the extension's, by OID; the SQL below names it
  * "session_store", so that name must lead to the same schema, and the
@@ -362,12 +365,22 @@ ForgetExtension(Datum arg, int cacheid, uint32 hashvalue)
 	cached_ext.valid = false;
 }
 
-/* Called by direct.c's relcache callback when one of the tables changes. */
-void
-ss_forget_extension(void)
+/*
+ * Any invalidation of one of the tables (the extension dropped: its tables
+ * go with it, even when its schema stays) or of every relation.
+ */
+static void
+ForgetExtensionTables(Datum arg, Oid relid)
 {
-	cached_ext.valid = false;
+	for (int i = 0; i < SS_NUM_TABLES; i++)
+		if (!OidIsValid(relid) || relid == cached_ext.tables[i])
+			cached_ext.valid = false;
 }
+
+static const char *const table_names[SS_NUM_TABLES] = {
+	[SS_SESSIONS] = "sessions",
+	[SS_MESSAGES] = "messages",
+};
 
 const SsExtension *
 ss_extension(void)
@@ -386,6 +399,7 @@ ss_extension(void)
 	if (!callback_registered)
 	{
 		CacheRegisterSyscacheCallback(NAMESPACEOID, ForgetExtension, (Datum) 0);
+		CacheRegisterRelcacheCallback(ForgetExtensionTables, (Datum) 0);
 		callback_registered = true;
 	}
 
@@ -430,6 +444,19 @@ ss_extension(void)
 				 errdetail("A schema owned by another role lets that role change the objects the extension uses."),
 				 errhint("ALTER SCHEMA %s OWNER TO %s.", SS_SCHEMA,
 						 GetUserNameFromId(ext.owner, true) ? quote_identifier(GetUserNameFromId(ext.owner, true)) : "the extension owner")));
+
+	for (int i = 0; i < SS_NUM_TABLES; i++)
+	{
+		Oid			relid = get_relname_relid(table_names[i], ext.nspoid);
+
+		if (!OidIsValid(relid) ||
+			getExtensionOfObject(RelationRelationId, relid) != ext.extoid)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s.%s is not a member of extension \"session_store\"",
+							SS_SCHEMA, table_names[i])));
+		ext.tables[i] = relid;
+	}
 
 	ext.valid = true;
 	cached_ext = ext;
