@@ -26,7 +26,7 @@ REGRESS_OPTS = --inputdir=.
 ISOLATION = create_fresh_app create_same_id append_interleaved \
             append_repeatable_read app_state_merge app_state_no_wait \
             idempotency_replay pop_append rewind_append fork_append \
-            expire_append create_after_delete
+            expire_append create_after_delete deadlock
 ISOLATION_OPTS = --inputdir=test
 
 PG_MAJOR ?= 15

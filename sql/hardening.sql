@@ -49,6 +49,22 @@ SELECT version, last_seq FROM session_store.get_session('ho', 'u', 's');
 SELECT count(*) FROM session_store.get_messages('ho', 'u', 's');
 SELECT session_store.delete_session('ho', 'u', 's');
 
+-- An idempotent replay writes nothing, so it works in a read-only
+-- transaction (a retry on a standby or a read-only pool); a call that
+-- would write fails there with 25006
+SELECT version FROM session_store.create_session('hro', 'u', NULL, 's');
+SELECT first_seq, last_seq, replayed
+FROM session_store.append_messages('hro', 'u', 's', '[{}, {}]', '{"k": 1}', NULL, 'once');
+BEGIN TRANSACTION READ ONLY;
+SELECT first_seq, last_seq, version, replayed
+FROM session_store.append_messages('hro', 'u', 's', '[{}, {}]', '{"k": 1}', NULL, 'once');
+SELECT test.try($$SELECT session_store.append_messages('hro', 'u', 's', '[{}]', NULL, NULL, 'twice')$$);
+SELECT test.try($$SELECT session_store.append_messages('hro', 'u', 's', '[{}]')$$);
+SELECT test.try($$SELECT session_store.pop_message('hro', 'u', 's')$$);
+COMMIT;
+SELECT version, last_seq FROM session_store.get_session('hro', 'u', 's');
+SELECT session_store.delete_session('hro', 'u', 's');
+
 -- Every call runs as the extension's owner (pg_extension.extowner), in a
 -- security-restricted operation: code of the owner's that a call runs (a
 -- trigger here) cannot create temporary objects or change the role.
