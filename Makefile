@@ -5,6 +5,7 @@
 #   make test     install what is missing, build, install, run every suite
 #   make bench    the benchmark (long), on throwaway clusters
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
+#   make test-versions    build and run regress + isolation on PostgreSQL 16 and 18
 #
 # Both need root (or sudo) for the package and extension installs.
 
@@ -48,7 +49,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h src/compat.h
 
-.PHONY: deps test demo bench test-mutations
+.PHONY: deps test demo bench test-mutations test-versions
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -72,3 +73,7 @@ bench: deps
 # the tests can fail: builds with a mechanism compiled out must fail them
 test-mutations: deps
 	PG_MAJOR=$(PG_MAJOR) bash test/mutations.sh
+
+# other PostgreSQL majors, from PyPI wheels that ship a whole server build
+test-versions: deps
+	bash test/versions.sh

@@ -96,7 +96,8 @@
 
 /*
  * 17: CheckValidResultRel takes the MERGE actions; 18: and the ON CONFLICT
- * action (src/backend/executor/execMain.c).
+ * action (src/include/executor/executor.h of 18.6; 15's later minor
+ * releases carry it as CheckValidResultRelNew).
  */
 #if PG_VERSION_NUM >= 180000
 #define SS_CHECK_VALID_RESULT_REL(rri, op) \
@@ -119,10 +120,11 @@
 
 /*
  * 16: ExecBRUpdateTriggers reports the TM_Result of locking the old row;
- * 17: and is told whether it runs for MERGE (src/backend/commands/
- * trigger.c).
+ * 18: and is told whether it runs for MERGE (src/include/commands/
+ * trigger.h of 16.2 and 18.6; 15's later minor releases carry the first
+ * as ExecBRUpdateTriggersNew).
  */
-#if PG_VERSION_NUM >= 170000
+#if PG_VERSION_NUM >= 180000
 #define SS_EXEC_BR_UPDATE_TRIGGERS(estate, epq, rri, tid, slot) \
 	ExecBRUpdateTriggers((estate), (epq), (rri), (tid), NULL, (slot), NULL, NULL, false)
 #elif PG_VERSION_NUM >= 160000

@@ -160,6 +160,7 @@ TableOid(SsTableId which)
  * From PostgreSQL 18 on (ri_CheckConstraintExprs, NOT ENFORCED
  * constraints) the executor compiles them itself.
  */
+#if PG_VERSION_NUM < 180000
 typedef struct CheckCache
 {
 	Oid			relid;
@@ -178,6 +179,8 @@ ForgetChecks(Datum arg, int cacheid, uint32 hashvalue)
 	for (int i = 0; i < SS_NUM_TABLES; i++)
 		check_cache[i].stale = true;
 }
+
+#endif
 
 /* Give rri the compiled CHECK constraints of its table. */
 static void
