@@ -96,8 +96,9 @@
 
 /*
  * 17: CheckValidResultRel takes the MERGE actions; 18: and the ON CONFLICT
- * action (src/include/executor/executor.h of 18.6; 15's later minor
- * releases carry it as CheckValidResultRelNew).
+ * action (src/include/executor/executor.h of 18.6, the 18 compiled here;
+ * 15's later minor releases carry it as CheckValidResultRelNew, so an
+ * early 18 minor may still have the 17 form).
  */
 #if PG_VERSION_NUM >= 180000
 #define SS_CHECK_VALID_RESULT_REL(rri, op) \
