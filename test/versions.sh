@@ -29,6 +29,13 @@ CACHE=${SS_VERSIONS_CACHE:-/var/tmp/session_store_versions}
 mkdir -p "$CACHE"
 src=$(pwd)
 failed=()
+running=()
+stop_servers() {
+	for d in "${running[@]}"; do
+		"${AS_USER[@]}" "${d%%|*}/pg_ctl" -D "${d#*|}" -m immediate stop >/dev/null 2>&1 || true
+	done
+}
+trap stop_servers EXIT
 
 for v in "${versions[@]}"; do
 	[ -n "${WHEEL[$v]:-}" ] || { echo "no package for PostgreSQL $v" >&2; exit 2; }
@@ -75,13 +82,14 @@ for v in "${versions[@]}"; do
 		--encoding=UTF8 --locale=C.UTF-8 >/dev/null
 	"${AS_USER[@]}" "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
 		-o "-p $port -k $work -c listen_addresses='' -c fsync=off -c max_connections=50" start >/dev/null
+	running+=("$bin|$work/data")
 	rc=0
 	(cd "$build" && PGHOST=$work PGPORT=$port PGUSER=postgres \
 		make -s PG_CONFIG="$pgc" installcheck ISOLATION=) ||
-		{ cat "$build/regression.diffs" 2>/dev/null | head -100; rc=1; failed+=("$v:regress"); }
+		{ head -100 "$build/regression.diffs" 2>/dev/null || true; rc=1; failed+=("$v:regress"); }
 	(cd "$build" && PGHOST=$work PGPORT=$port PGUSER=postgres PGISOLATIONTIMEOUT=60 \
 		make -s PG_CONFIG="$pgc" installcheck REGRESS=) ||
-		{ cat "$build/output_iso/regression.diffs" 2>/dev/null | head -100; rc=1; failed+=("$v:isolation"); }
+		{ head -100 "$build/output_iso/regression.diffs" 2>/dev/null || true; rc=1; failed+=("$v:isolation"); }
 	"${AS_USER[@]}" "$bin/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null || true
 	[ $rc -eq 0 ] && rm -rf "$work"
 done
