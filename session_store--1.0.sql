@@ -3,6 +3,35 @@
 \echo Use "CREATE EXTENSION session_store" to load this file. \quit
 
 /*
+ * The schema must be the installing role's.  CREATE EXTENSION creates it
+ * (the control file names it) unless it exists already; one created before
+ * by another role would leave that role in control of every object below
+ * and of what their names resolve to.  Nothing here is resolved through
+ * search_path before this check.
+ */
+DO LANGUAGE plpgsql $guard$
+DECLARE
+    schema_owner pg_catalog.oid;
+BEGIN
+    SELECT n.nspowner INTO schema_owner
+    FROM pg_catalog.pg_namespace n
+    WHERE n.nspname OPERATOR(pg_catalog.=) 'session_store'::pg_catalog.name;
+    IF schema_owner OPERATOR(pg_catalog.<>) (
+        SELECT e.extowner FROM pg_catalog.pg_extension e
+        WHERE e.extname OPERATOR(pg_catalog.=) 'session_store'::pg_catalog.name)
+    THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format(
+                'schema "session_store" already exists and is owned by role %s, not by the installing role',
+                schema_owner::pg_catalog.regrole),
+            DETAIL = 'The owner of the schema could change every object of the extension.',
+            HINT = 'Drop the schema, or have a superuser make the installing role its owner, then create the extension.';
+    END IF;
+END
+$guard$;
+
+/*
  * Storage.
  *
  * Every table is reached only through the functions below, which run their

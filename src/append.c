@@ -377,7 +377,7 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	}
 
 	ss_check_version(fcinfo, 5, &key, &head);
-	ss_advance_head(&call, &head, last_seq + nmessages, &delta);
+	ss_advance_head(&call, &head, ss_seq_after(&key, last_seq, nmessages), &delta);
 	if (nmessages > 0)
 		ss_insert_messages(ss_table(&call, SS_MESSAGES, true), key.user_id,
 						   head.sid, last_seq + 1, prepared, nmessages,
@@ -478,7 +478,7 @@ session_store_replace_messages(PG_FUNCTION_ARGS)
 	}
 
 	ss_check_version(fcinfo, 6, &key, &head);
-	ss_advance_head(&call, &head, last_seq + nreplacement, &delta);
+	ss_advance_head(&call, &head, ss_seq_after(&key, last_seq, nreplacement), &delta);
 	if (nexpected > 0)
 	{
 		int64		oldest = CheckSuffix(&key, head.sid, expected, nexpected);

@@ -27,6 +27,7 @@
 #include "session_store.h"
 
 #include "access/xact.h"
+#include "common/int.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
@@ -122,6 +123,26 @@ ss_check_version(FunctionCallInfo fcinfo, int argno, const SessionKey *key,
 }
 
 /*
+ * The last sequence number of n messages appended after last_seq; 22003
+ * when it does not fit (a head written around the API can hold any value).
+ * PG_INT64_MAX itself is never given out: get_messages' window is open at
+ * both ends, and every stored message must be in some window.
+ */
+int64
+ss_seq_after(const SessionKey *key, int64 last_seq, int64 n)
+{
+	int64		result;
+
+	if (pg_add_s64_overflow(last_seq, n, &result) || result == PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sequence numbers of session \"%s\" are exhausted",
+						text_to_cstring(key->session_id)),
+				 errdetail("Its last sequence number is " INT64_FORMAT ".", last_seq)));
+	return result;
+}
+
+/*
  * Record one successful mutation of a session read by ss_lock_head:
  * version + 1, last_seq = new_last_seq, update_time = now (never earlier
  * than the previous update_time), and the session part of delta when it
@@ -133,8 +154,16 @@ ss_advance_head(SsCall *call, SessionHead *head, int64 new_last_seq,
 {
 	SsTable    *t = ss_table(call, SS_SESSIONS, true);
 	Jsonb	   *new_state = NULL;
+	int64		version;
 
-	head->version += 1;
+	if (pg_add_s64_overflow(head->version, 1, &version))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("session version " INT64_FORMAT " cannot be advanced",
+						head->version)));
+	head->version = version;
+	if (new_last_seq < head->last_seq)
+		elog(ERROR, "last_seq of a session cannot decrease");
 	head->last_seq = new_last_seq;
 	head->update_time = Max(GetCurrentTimestamp(), head->update_time);
 	if (delta != NULL && delta->touches[SCOPE_SESSION])

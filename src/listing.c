@@ -133,12 +133,23 @@ TokenCheck(const unsigned char *body, int len, text *app_name, text *user_filter
 	return (uint32) h;
 }
 
-/* Append len bytes of an id, preceded by its length byte. */
+/*
+ * Append an id (a value read back from session_store.sessions) to a token
+ * being built in buf (size bytes), preceded by its length byte.  The table
+ * is trusted no further than the arguments: an id out of 1..SS_MAX_ID_BYTES,
+ * however it got there, is an error, never a write past the buffer.
+ */
 static int
-PutId(unsigned char *buf, int pos, text *id)
+PutId(unsigned char *buf, int size, int pos, text *id, const char *column)
 {
 	int			len = VARSIZE_ANY_EXHDR(id);
 
+	if (len < 1 || len > SS_MAX_ID_BYTES || pos + 1 + len > size)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("session_store.sessions holds a %s of %d bytes", column, len),
+				 errdetail("Identifiers are 1 to %d bytes long; this row was not written by session_store.",
+						   SS_MAX_ID_BYTES)));
 	buf[pos++] = (unsigned char) len;
 	memcpy(buf + pos, VARDATA_ANY(id), len);
 	return pos + len;
@@ -157,8 +168,8 @@ EncodeToken(TimestampTz update_time, text *user_id, text *session_id,
 	buf[n++] = TOKEN_FORMAT;
 	for (int shift = 56; shift >= 0; shift -= 8)
 		buf[n++] = (unsigned char) (t >> shift);
-	n = PutId(buf, n, user_id);
-	n = PutId(buf, n, session_id);
+	n = PutId(buf, sizeof(buf) - 4, n, user_id, "user_id");
+	n = PutId(buf, sizeof(buf) - 4, n, session_id, "session_id");
 	check = TokenCheck(buf, n, app_name, user_filter);
 	for (int shift = 24; shift >= 0; shift -= 8)
 		buf[n++] = (unsigned char) (check >> shift);

@@ -21,7 +21,9 @@
  * Lock order: session lock, then the user's state row, then the app's state
  * row (both row locks, taken by their upserts).  fork_session, the only
  * call that locks two sessions, takes them in tag order.  Every call follows
- * this order, so no two calls deadlock on each other.
+ * this order, so no two calls deadlock on each other.  A transaction of
+ * several calls holds every session lock it took until it ends, so two such
+ * transactions can: PostgreSQL's deadlock detector ends one with 40P01.
  *
  *-------------------------------------------------------------------------
  */

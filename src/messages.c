@@ -26,6 +26,7 @@
 #include "access/tableam.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -35,7 +36,7 @@
 /* get_messages' arguments in 1.0; 1.1 adds after_time. */
 #define GET_MESSAGES_NARGS_1_0 6
 
-/* Columns of session_store.messages (ss_table checks the layout). */
+/* Columns of session_store.messages, in ss_messages_attnum's numbering. */
 enum
 {
 	MSG_USER_ID = 1, MSG_SID, MSG_SEQ, MSG_MESSAGE, MSG_CREATE_TIME
@@ -55,21 +56,27 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 		  bool latest, int32 max_count)
 {
 	SsTable    *t;
-	TupleDesc	desc;
+	Relation	pkey;
 	ScanKeyData keys[4];
 	Snapshot	snap;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	HeapTuple  *rows;
+	AttrNumber	att_seq,
+				att_message,
+				att_time;
+	Datum	   *rows;			/* seq, message, create_time per row */
 	int			cap = 16;
 	int			n = 0;
 
 	if (latest && max_count == 0)
 		return;
 	t = ss_table(call, SS_MESSAGES, false);
-	desc = RelationGetDescr(t->rel);
+	pkey = ss_messages_key(t);
+	att_seq = ss_messages_attnum(t, MSG_SEQ);
+	att_message = ss_messages_attnum(t, MSG_MESSAGE);
+	att_time = ss_messages_attnum(t, MSG_CREATE_TIME);
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   TupleDescAttr(desc, MSG_USER_ID - 1)->attcollation,
+						   pkey->rd_indcollation[0],
 						   F_TEXTEQ, PointerGetDatum(user_id));
 	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
 						   InvalidOid, F_INT8EQ, Int64GetDatum(sid));
@@ -78,28 +85,35 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 	ScanKeyEntryInitialize(&keys[3], 0, 3, BTLessStrategyNumber, InvalidOid,
 						   InvalidOid, F_INT8LT, Int64GetDatum(before_seq));
 
-	rows = palloc(sizeof(HeapTuple) * cap);
+	rows = palloc(sizeof(Datum) * 3 * cap);
 	snap = RegisterSnapshot(GetActiveSnapshot());
 	slot = table_slot_create(t->rel, NULL);
-	scan = index_beginscan(t->rel, t->pkey, snap, 4, 0);
+	scan = SS_INDEX_BEGINSCAN(t->rel, pkey, snap, 4, 0);
 	index_rescan(scan, keys, 4, NULL, 0);
 	while ((!latest || n < max_count) &&
 		   index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
-		bool		isnull;
-		TimestampTz created;
+		bool		isnull[3];
+		Datum		seq = slot_getattr(slot, att_seq, &isnull[0]);
+		Datum		message = slot_getattr(slot, att_message, &isnull[1]);
+		Datum		created = slot_getattr(slot, att_time, &isnull[2]);
 
-		created = DatumGetTimestampTz(slot_getattr(slot, MSG_CREATE_TIME, &isnull));
-		if (isnull)
-			elog(ERROR, "message without create_time");
-		if (created < after_time)
+		if (isnull[0] || isnull[1] || isnull[2])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("session_store.messages holds a NULL column")));
+		if (DatumGetTimestampTz(created) < after_time)
 			break;
 		if (n == cap)
 		{
 			cap *= 2;
-			rows = repalloc(rows, sizeof(HeapTuple) * cap);
+			rows = repalloc(rows, sizeof(Datum) * 3 * cap);
 		}
-		rows[n++] = ExecCopySlotHeapTuple(slot);
+		/* copied: the slot's tuple is gone at the next fetch */
+		rows[3 * n] = Int64GetDatum(DatumGetInt64(seq));
+		rows[3 * n + 1] = datumCopy(message, false, -1);
+		rows[3 * n + 2] = TimestampTzGetDatum(DatumGetTimestampTz(created));
+		n++;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -107,13 +121,10 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 
 	for (int i = n - 1; i >= 0; i--)
 	{
-		Datum		cols[MSG_CREATE_TIME];
-		bool		colnulls[MSG_CREATE_TIME];
+		bool		nulls[3] = {false, false, false};
 
-		heap_deform_tuple(rows[i], desc, cols, colnulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-							 cols + MSG_SEQ - 1, colnulls + MSG_SEQ - 1);
-		heap_freetuple(rows[i]);
+							 &rows[3 * i], nulls);
 	}
 	pfree(rows);
 }

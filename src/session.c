@@ -14,6 +14,7 @@
 #include "session_store.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 
@@ -116,7 +117,8 @@ ss_session_result(FunctionCallInfo fcinfo, SsCall *call,
 /*
  * 23505 if the session exists.  The caller holds its lock; the check runs on
  * a snapshot taken now, so a session committed by a concurrent creator is
- * found at every isolation level.
+ * found at every isolation level.  40001 if only the transaction's
+ * snapshot still sees it (deleted concurrently).
  */
 static void
 CheckSessionIsNew(const SessionKey *key)
@@ -132,6 +134,22 @@ CheckSessionIsNew(const SessionKey *key)
 				 errdetail("App \"%s\", user \"%s\".",
 						   text_to_cstring(key->app_name),
 						   text_to_cstring(key->user_id))));
+
+	/*
+	 * Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot may
+	 * still see a session of that name that was deleted since: creating it
+	 * cannot be serialized with that view (and reading the new session back
+	 * would meet both rows).
+	 */
+	if (IsolationUsesXactSnapshot() && ss_exec(Q_SESSION_EXISTS, args, NULL, true) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent delete"),
+				 errdetail("Session \"%s\" of app \"%s\", user \"%s\" was deleted after this transaction's snapshot was taken.",
+						   text_to_cstring(key->session_id),
+						   text_to_cstring(key->app_name),
+						   text_to_cstring(key->user_id)),
+				 errhint("Retry the transaction.")));
 }
 
 /* SQL-callable functions */

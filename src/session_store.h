@@ -8,7 +8,8 @@
  *	  state.c     state-delta routing (app:/user:/temp:) and the merged view
  *	  lock.c      the per-session advisory lock, in the extension's own space
  *	  store.c     SPI plumbing: prepared plans, owner switch, per-call memory
- *	  direct.c    heap and index access for the hot path, without SPI
+ *	  direct.c    the hot path's table access, through the executor's
+ *	              plan-free table-modification layer, without SPI
  *	  head.c      the session head: lock, read, version check, advance
  *	  session.c   create/get/delete/fork session, app and user state
  *	  append.c    append_messages, replace_messages, request digests
@@ -25,11 +26,14 @@
 
 #include "access/htup.h"
 #include "executor/spi.h"
+#include "nodes/execnodes.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 #include "fmgr.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
+
+#include "compat.h"
 
 /* Every identifier (app_name, user_id, session_id) is 1..128 bytes. */
 #define SS_MAX_ID_BYTES 128
@@ -154,14 +158,26 @@ typedef enum SsTableId
 	SS_NUM_TABLES
 } SsTableId;
 
+#define SS_MAX_TABLE_COLUMNS 9
+
 typedef struct SsTable
 {
 	Relation	rel;			/* NULL until opened */
-	bool		for_write;
-	int			nindexes;
-	Relation   *indexes;		/* all of them for writes, the pkey for reads */
-	struct IndexInfo **infos;
-	Relation	pkey;
+	bool		for_write;		/* opened as a result relation */
+	AttrNumber	attnums[SS_MAX_TABLE_COLUMNS];	/* our columns in rel */
+	Relation	pkey;			/* primary key (sessions) */
+	bool		pkey_opened;	/* opened here, not by ExecOpenIndices */
+	/* for writes: the executor's view of the table */
+	struct EState *estate;
+	struct ResultRelInfo *rri;
+	struct TupleTableSlot *slot;
+	bool		plain_indexes;	/* see InsertHeadIndexEntries */
+	bool		epq_active;
+	EPQState	epqstate;		/* for BEFORE UPDATE row triggers */
+	/* defaults of columns added to messages */
+	int			ndefaults;
+	AttrNumber *default_attnums;
+	struct ExprState **defaults;
 } SsTable;
 
 /*
@@ -175,9 +191,21 @@ typedef struct SsCall
 	Oid			save_userid;
 	int			save_sec_context;
 	bool		connected;
+	struct EState *estate;		/* of the call's writes, or NULL */
 	SsTable		tables[SS_NUM_TABLES];
 } SsCall;
 
+/* The extension as pg_extension records it (store.c). */
+typedef struct SsExtension
+{
+	bool		valid;
+	Oid			extoid;
+	Oid			nspoid;			/* its schema */
+	Oid			owner;			/* the role every call runs as */
+	Oid			tables[SS_NUM_TABLES];	/* members, found in nspoid by name */
+} SsExtension;
+
+extern const SsExtension *ss_extension(void);
 extern void ss_call_begin(SsCall *call);
 extern void ss_call_end(SsCall *call);
 extern void ss_spi_begin(SsCall *call);
@@ -206,6 +234,7 @@ extern bool ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 extern void ss_lock_head(SsCall *call, const SessionKey *key, SessionHead *head);
 extern void ss_check_version(FunctionCallInfo fcinfo, int argno,
 							 const SessionKey *key, const SessionHead *head);
+extern int64 ss_seq_after(const SessionKey *key, int64 last_seq, int64 n);
 extern void ss_advance_head(SsCall *call, SessionHead *head,
 							int64 new_last_seq, const StateDelta *delta);
 extern void ss_delete_session_contents(text *user_id, int64 sid);
@@ -213,6 +242,9 @@ extern void ss_delete_session_contents(text *user_id, int64 sid);
 /* direct.c */
 extern SsTable *ss_table(SsCall *call, SsTableId which, bool for_write);
 extern void ss_table_close(SsTable *t);
+extern Relation ss_messages_key(SsTable *t);
+extern AttrNumber ss_messages_attnum(SsTable *t, int col);
+extern void ss_writes_end(SsCall *call);
 extern HeapTuple ss_fetch_head(SsTable *t, const SessionKey *key, Snapshot snap);
 extern void ss_head_from_tuple(SsTable *t, HeapTuple tuple, SessionHead *head);
 extern Jsonb *ss_head_state(SsTable *t, HeapTuple tuple);
@@ -231,6 +263,6 @@ extern Datum ss_session_result(FunctionCallInfo fcinfo, SsCall *call,
 							   Datum *values, bool *nulls);
 
 /* errors shared by several functions */
-extern void ss_report_session_missing(const SessionKey *key) pg_attribute_noreturn();
+SS_NORETURN_BEFORE extern void ss_report_session_missing(const SessionKey *key) SS_NORETURN_AFTER;
 
 #endif							/* SESSION_STORE_H */

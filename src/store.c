@@ -10,10 +10,9 @@
  * on first use and kept (SPI_keepplan) for the life of the backend; the
  * plan cache re-analyzes them if the tables change.
  *
- * While SPI is connected the backend runs as the owner of the
- * session_store schema (pg_cron's approach): the caller needs EXECUTE on
- * the function, never a privilege on the tables.  Errors restore the
- * caller's identity through transaction (or subtransaction) abort.
+ * Every call runs as the owner of the extension (pg_cron's approach), as
+ * recorded in pg_extension, in a security-restricted operation: see
+ * ss_extension and ss_call_begin.
  *
  * Locking: none here.  The callers take the session lock (lock.c) before
  * their first statement that reads the session; under READ COMMITTED every
@@ -24,14 +23,23 @@
  */
 #include "session_store.h"
 
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
+#include "commands/extension.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -376,87 +384,188 @@ ss_plan(SsQuery q)
 }
 
 /*
- * Owner of the session_store schema: the role the SQL runs as.  Looked up
- * once per backend and forgotten whenever pg_namespace changes (ALTER
- * SCHEMA ... OWNER, or the extension dropped and created again).
+ * The extension, as pg_extension records it: its OID, its schema and its
+ * owner, the role every call runs as.  Looked up once per backend and
+ * forgotten whenever pg_namespace changes (ALTER SCHEMA ... OWNER or
+ * RENAME, the schema dropped) or a relcache entry of the extension's tables
+ * is invalidated (the extension dropped and created again: the schema may
+ * outlive it).
+ *
+ * The schema is the extension's, by OID; the SQL below names it
+ * "session_store", so that name must lead to the same schema, and the
+ * schema must belong to the extension's owner: a schema owned by another
+ * role lets that role rename it, plant look-alike tables in it, or change
+ * what the names resolve to.  When either does not hold every call is
+ * refused.
  */
-static Oid	cached_owner = InvalidOid;
+static SsExtension cached_ext;
 
 static void
-ForgetOwner(Datum arg, int cacheid, uint32 hashvalue)
+ForgetExtension(Datum arg, int cacheid, uint32 hashvalue)
 {
-	cached_owner = InvalidOid;
+	cached_ext.valid = false;
 }
 
-static Oid
-ss_owner(void)
+/*
+ * Any invalidation of one of the tables (the extension dropped: its tables
+ * go with it, even when its schema stays) or of every relation.
+ */
+static void
+ForgetExtensionTables(Datum arg, Oid relid)
+{
+	for (int i = 0; i < SS_NUM_TABLES; i++)
+		if (!OidIsValid(relid) || relid == cached_ext.tables[i])
+			cached_ext.valid = false;
+}
+
+static const char *const table_names[SS_NUM_TABLES] = {
+	[SS_SESSIONS] = "sessions",
+	[SS_MESSAGES] = "messages",
+};
+
+const SsExtension *
+ss_extension(void)
 {
 	static bool callback_registered = false;
-	Oid			nspid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
 	HeapTuple	tup;
+	SsExtension ext = {0};
+	Oid			named;
+	Oid			nspowner;
 
-	if (OidIsValid(cached_owner))
-		return cached_owner;
+	if (cached_ext.valid)
+		return &cached_ext;
 	if (!callback_registered)
 	{
-		CacheRegisterSyscacheCallback(NAMESPACEOID, ForgetOwner, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, ForgetExtension, (Datum) 0);
+		CacheRegisterRelcacheCallback(ForgetExtensionTables, (Datum) 0);
 		callback_registered = true;
 	}
-	nspid = get_namespace_oid(SS_SCHEMA, false);
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+
+	ext.extoid = get_extension_oid(SS_SCHEMA, true);
+	if (!OidIsValid(ext.extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"session_store\" is not installed in this database")));
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext.extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nspid);
-	cached_owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+		elog(ERROR, "could not find tuple for extension %u", ext.extoid);
+	ext.nspoid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	ext.owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(ext.nspoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", ext.nspoid);
+	nspowner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 	ReleaseSysCache(tup);
-	return cached_owner;
+
+	named = get_namespace_oid(SS_SCHEMA, true);
+	if (named != ext.nspoid)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("schema \"%s\" is not the schema of extension \"session_store\"",
+						SS_SCHEMA),
+				 errdetail("The extension's schema has been renamed; its SQL names the schema \"%s\".",
+						   SS_SCHEMA),
+				 errhint("Rename the extension's schema back to \"%s\".", SS_SCHEMA)));
+	if (nspowner != ext.owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("schema \"%s\" is owned by role \"%s\", not by the owner of extension \"session_store\"",
+						SS_SCHEMA, GetUserNameFromId(nspowner, true) ? GetUserNameFromId(nspowner, true) : "?"),
+				 errdetail("A schema owned by another role lets that role change the objects the extension uses."),
+				 errhint("ALTER SCHEMA %s OWNER TO %s.", SS_SCHEMA,
+						 GetUserNameFromId(ext.owner, true) ? quote_identifier(GetUserNameFromId(ext.owner, true)) : "the extension owner")));
+
+	for (int i = 0; i < SS_NUM_TABLES; i++)
+	{
+		Oid			relid = get_relname_relid(table_names[i], ext.nspoid);
+
+		if (!OidIsValid(relid) ||
+			getExtensionOfObject(RelationRelationId, relid) != ext.extoid)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s.%s is not a member of extension \"session_store\"",
+							SS_SCHEMA, table_names[i])));
+		ext.tables[i] = relid;
+	}
+
+	ext.valid = true;
+	cached_ext = ext;
+	return &cached_ext;
 }
 
-/* Open the per-call memory context and switch into it. */
+/*
+ * Open the per-call memory context and switch into it, and run as the
+ * extension's owner until ss_call_end, in a security-restricted operation:
+ * the caller needs EXECUTE on the function, never a privilege on the
+ * tables, and nothing the owner's code runs on the way (triggers, index
+ * expressions, constraints) can change the session's identity or settings
+ * beyond the call.  Errors restore the caller's identity through
+ * (sub)transaction abort.
+ */
 void
 ss_call_begin(SsCall *call)
 {
+	const SsExtension *ext = ss_extension();
+
 	call->oldcxt = CurrentMemoryContext;
 	call->callcxt = AllocSetContextCreate(CurrentMemoryContext,
 										  "session_store call",
 										  ALLOCSET_SMALL_SIZES);
 	call->connected = false;
+	call->estate = NULL;
 	memset(call->tables, 0, sizeof(call->tables));
+	GetUserIdAndSecContext(&call->save_userid, &call->save_sec_context);
+	SetUserIdAndSecContext(ext->owner,
+						   call->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	MemoryContextSwitchTo(call->callcxt);
 }
 
-/* Close the call's tables, leave its context and free its memory. */
+/*
+ * Finish the call's writes (queued AFTER triggers fire here, still as the
+ * owner), close its tables, become the caller again, leave the call's
+ * context and free its memory.
+ */
 void
 ss_call_end(SsCall *call)
 {
 	Assert(!call->connected);
+	ss_writes_end(call);
 	for (int i = 0; i < SS_NUM_TABLES; i++)
 		ss_table_close(&call->tables[i]);
+	SetUserIdAndSecContext(call->save_userid, call->save_sec_context);
 	MemoryContextSwitchTo(call->oldcxt);
 	MemoryContextDelete(call->callcxt);
 }
 
-/* Connect SPI, running as the extension owner until ss_spi_end. */
+/* Connect SPI; the call already runs as the extension owner. */
 void
 ss_spi_begin(SsCall *call)
 {
-	Oid			owner = ss_owner();
-
-	GetUserIdAndSecContext(&call->save_userid, &call->save_sec_context);
-	SetUserIdAndSecContext(owner,
-						   call->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	call->connected = true;
 }
 
-/* Disconnect SPI and become the caller again; back in the call context. */
+/* Disconnect SPI; back in the call context. */
 void
 ss_spi_end(SsCall *call)
 {
 	Assert(call->connected);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
-	SetUserIdAndSecContext(call->save_userid, call->save_sec_context);
 	call->connected = false;
 	MemoryContextSwitchTo(call->callcxt);
 }
