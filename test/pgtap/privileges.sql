@@ -27,7 +27,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_app;
 CREATE ROLE ss_priv_exec_only NOLOGIN;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_exec_only;
 
-SELECT plan(114);
+SELECT plan(115);
 
 -- The lists below are complete: a function, table or sequence added to the
 -- schema makes these fail until this file covers it.
@@ -159,6 +159,9 @@ SELECT is(:'page1_id'::text, 's1', 'list_sessions: the most recently updated ses
 SELECT is((SELECT array_agg(session_id)
            FROM session_store.list_sessions('priv', page_size => 10, page_token => :'page1_token')),
           ARRAY[:'gen_id'], 'list_sessions: its page token leads to the next page');
+SELECT is((SELECT array_agg(session_id)
+           FROM session_store.list_sessions('priv', page_size => 10, ascending => true)),
+          ARRAY[:'gen_id', 's1'], 'list_sessions ascending: the least recently updated session first');
 SELECT is(session_store.get_app_state('priv'), '{"model": "m2"}'::jsonb,
           'get_app_state returns the app''s keys');
 SELECT is(session_store.get_user_state('priv', 'alice'), '{"home": "Berlin"}'::jsonb,
