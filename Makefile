@@ -15,7 +15,7 @@ MODULE_big = session_store
 OBJS = src/session_store.o src/validate.o src/state.o src/lock.o src/head.o \
        src/direct.o \
        src/store.o src/session.o src/append.o src/messages.o \
-       src/listing.o src/expire.o
+       src/listing.o src/expire.o src/citus.o
 DATA = session_store--1.0.sql session_store--1.0--1.1.sql
 PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
@@ -23,7 +23,7 @@ PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 REGRESS = setup create_session append_messages get_messages state errors \
           list_sessions trim fork expire limits \
           keep_nulls after_time verify_replay replace_messages count_sessions \
-          hardening table_changes extension_owner
+          hardening table_changes extension_owner distribute
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out
