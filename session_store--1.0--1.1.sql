@@ -120,6 +120,14 @@ RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
 AS 'MODULE_PATHNAME', 'session_store_get_messages'
 LANGUAGE C STABLE;
 
+CREATE FUNCTION session_store.list_sessions(
+    app_name text, user_id text DEFAULT NULL,
+    page_size integer DEFAULT 100, page_token text DEFAULT NULL,
+    ascending boolean DEFAULT false)
+RETURNS SETOF session_store.session_summary
+AS 'MODULE_PATHNAME', 'session_store_list_sessions'
+LANGUAGE C STABLE ROWS 100;
+
 /* New functions */
 
 CREATE FUNCTION session_store.replace_messages(
@@ -144,6 +152,7 @@ REVOKE ALL ON FUNCTION
                                   boolean, timestamptz, boolean),
     session_store.get_messages(text, text, text, integer, bigint, bigint,
                                timestamptz),
+    session_store.list_sessions(text, text, integer, text, boolean),
     session_store.replace_messages(text, text, text, jsonb, jsonb, jsonb,
                                    bigint, text, boolean),
     session_store.count_sessions(text, text)
@@ -174,7 +183,9 @@ BEGIN
             ('session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text)',
              'session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text, boolean, timestamptz, boolean)'),
             ('session_store.get_messages(text, text, text, integer, bigint, bigint)',
-             'session_store.get_messages(text, text, text, integer, bigint, bigint, timestamptz)')
+             'session_store.get_messages(text, text, text, integer, bigint, bigint, timestamptz)'),
+            ('session_store.list_sessions(text, text, integer, text)',
+             'session_store.list_sessions(text, text, integer, text, boolean)')
         ) AS v(o, n)
     LOOP
         SELECT p.proacl INTO init_acl
@@ -207,6 +218,7 @@ $carry$;
 DROP FUNCTION session_store.create_session(text, text, jsonb, text);
 DROP FUNCTION session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text);
 DROP FUNCTION session_store.get_messages(text, text, text, integer, bigint, bigint);
+DROP FUNCTION session_store.list_sessions(text, text, integer, text);
 
 -- == Citus ==
 

@@ -2,6 +2,8 @@
 -- The extension's schema is the extension's: bound by OID in pg_extension,
 -- owned by the extension's owner, or nothing runs
 --
+-- the database the suite runs in, to come back to (not always contrib_regression)
+\set suite_db :DBNAME
 CREATE ROLE regress_ss_evil;
 CREATE DATABASE regress_ss_owner;
 GRANT CREATE ON DATABASE regress_ss_owner TO regress_ss_evil;
@@ -90,6 +92,6 @@ SELECT (SELECT count(*) FROM session_store.sessions) AS sessions,
 SELECT replayed, last_seq FROM session_store.append_messages('up', 'u1', 's', '[{}, {}]', NULL, NULL, 'k1');
 
 \set VERBOSITY default
-\c contrib_regression
+\c :suite_db
 DROP DATABASE regress_ss_owner;
 DROP ROLE regress_ss_evil;

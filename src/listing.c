@@ -2,7 +2,7 @@
  *
  * listing.c
  *	  list_sessions: keyset pagination over an app's (or a user's) sessions,
- *	  most recently updated first.
+ *	  most recently updated first, or (1.1, ascending) least recently first.
  *
  * Order: update_time DESC, user_id, session_id.  A page token names the
  * position of one row; the next page is the rows after it in that order:
@@ -12,11 +12,18 @@
  * sessions_user_recent_idx), so a page costs O(page_size) at any table
  * size.  No OFFSET anywhere.
  *
- * A token is base64url of: format byte, update_time (int64, big-endian),
+ * Ascending (1.1): the exact reverse, update_time ASC, user_id DESC,
+ * session_id DESC, so that each part is the same range of the same index
+ * read backwards: still O(page_size), and no third index for every append
+ * to maintain.  The next page is the rows with the same update_time and a
+ * smaller (user_id, session_id), then those with a newer update_time.
+ *
+ * A token is base64url of: format byte (1 descending, 2 ascending), update_time (int64, big-endian),
  * user_id and session_id (each a length byte and its bytes), and a 32-bit
  * check over all that plus the listing it came from (app_name and the user
  * filter).  A token that does not decode, or that comes from another
- * listing, is rejected with 22023: it is opaque, not secret.
+ * listing, or from the same listing in the other order, is rejected with
+ * 22023: it is opaque, not secret.
  *
  * No lock is taken; the two parts of a page run on the caller's snapshot.
  *
@@ -34,7 +41,8 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
-#define TOKEN_FORMAT 1
+#define TOKEN_FORMAT_DESC 1
+#define TOKEN_FORMAT_ASC 2
 #define TOKEN_SEED UINT64CONST(0x6c6973745f746f6b)
 /* format + time + 2 length bytes + 2 ids + check */
 #define TOKEN_MAX_BYTES (1 + 8 + 2 + 2 * SS_MAX_ID_BYTES + 4)
@@ -155,17 +163,17 @@ PutId(unsigned char *buf, int size, int pos, text *id, const char *column)
 	return pos + len;
 }
 
-/* The page token of a row of the listing (app_name, user_filter). */
+/* The page token of a row of the listing (app_name, user_filter) in one order. */
 static text *
-EncodeToken(TimestampTz update_time, text *user_id, text *session_id,
-			text *app_name, text *user_filter)
+EncodeToken(unsigned char format, TimestampTz update_time, text *user_id,
+			text *session_id, text *app_name, text *user_filter)
 {
 	unsigned char buf[TOKEN_MAX_BYTES];
 	uint64		t = (uint64) update_time;
 	uint32		check;
 	int			n = 0;
 
-	buf[n++] = TOKEN_FORMAT;
+	buf[n++] = format;
 	for (int shift = 56; shift >= 0; shift -= 8)
 		buf[n++] = (unsigned char) (t >> shift);
 	n = PutId(buf, sizeof(buf) - 4, n, user_id, "user_id");
@@ -193,9 +201,13 @@ GetId(const unsigned char *buf, int end, int *pos)
 	return id;
 }
 
-/* Decode a page token of the listing (app_name, user_filter), or 22023. */
+/*
+ * Decode a page token of the listing (app_name, user_filter) in the order
+ * of format, or 22023.
+ */
 static void
-DecodeToken(text *token, text *app_name, text *user_filter, PagePosition *pos)
+DecodeToken(text *token, unsigned char format, text *app_name,
+			text *user_filter, PagePosition *pos)
 {
 	unsigned char buf[TOKEN_MAX_BYTES + 3];
 	int			len = VARSIZE_ANY_EXHDR(token);
@@ -206,7 +218,8 @@ DecodeToken(text *token, text *app_name, text *user_filter, PagePosition *pos)
 
 	if (len <= (TOKEN_MAX_BYTES + 2) / 3 * 4)
 		n = Base64UrlDecode(VARDATA_ANY(token), len, buf, sizeof(buf));
-	if (n < 1 + 8 + 4 || buf[0] != TOKEN_FORMAT)
+	if (n < 1 + 8 + 4 ||
+		(buf[0] != TOKEN_FORMAT_DESC && buf[0] != TOKEN_FORMAT_ASC))
 		goto bad;
 	for (int i = 0; i < 8; i++)
 		t = (t << 8) | buf[p++];
@@ -218,6 +231,12 @@ DecodeToken(text *token, text *app_name, text *user_filter, PagePosition *pos)
 		check = (check << 8) | buf[p++];
 	if (check != TokenCheck(buf, n - 4, app_name, user_filter))
 		goto bad;
+	if (buf[0] != format)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid page token"),
+				 errdetail("This page token was returned by list_sessions with ascending => %s; pass the same ascending to continue that listing.",
+						   buf[0] == TOKEN_FORMAT_ASC ? "true" : "false")));
 	pos->update_time = (TimestampTz) t;
 	return;
 
@@ -233,7 +252,8 @@ bad:
  * page token; returns how many.
  */
 static int
-EmitRows(ReturnSetInfo *rsinfo, text *app_name, text *user_filter)
+EmitRows(ReturnSetInfo *rsinfo, unsigned char format, text *app_name,
+		 text *user_filter)
 {
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -242,7 +262,8 @@ EmitRows(ReturnSetInfo *rsinfo, text *app_name, text *user_filter)
 
 		heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						  values, nulls);
-		values[6] = PointerGetDatum(EncodeToken(DatumGetTimestampTz(values[5]),
+		values[6] = PointerGetDatum(EncodeToken(format,
+												DatumGetTimestampTz(values[5]),
 												DatumGetTextPP(values[0]),
 												DatumGetTextPP(values[1]),
 												app_name, user_filter));
@@ -258,8 +279,25 @@ PG_FUNCTION_INFO_V1(session_store_list_sessions);
 PG_FUNCTION_INFO_V1(session_store_count_sessions);
 
 /*
- * list_sessions(app_name, user_id, page_size, page_token)
- *	→ SETOF session_summary, most recently updated first
+ * The three queries of a listing: its first page; the rows tying with a
+ * token's update_time that come after it; the rows past that update_time.
+ * Indexed by [ascending][user filter].
+ */
+static const SsQuery list_queries[2][2][3] = {
+	{
+		{Q_LIST_APP_FIRST, Q_LIST_APP_TIES, Q_LIST_APP_OLDER},
+		{Q_LIST_USER_FIRST, Q_LIST_USER_TIES, Q_LIST_USER_OLDER},
+	},
+	{
+		{Q_LIST_APP_FIRST_ASC, Q_LIST_APP_TIES_ASC, Q_LIST_APP_NEWER},
+		{Q_LIST_USER_FIRST_ASC, Q_LIST_USER_TIES_ASC, Q_LIST_USER_NEWER},
+	},
+};
+
+/*
+ * list_sessions(app_name, user_id, page_size, page_token [, ascending])
+ *	→ SETOF session_summary, most recently updated first, or least
+ *	recently first with ascending (an argument of the 1.1 declaration only)
  */
 Datum
 session_store_list_sessions(PG_FUNCTION_ARGS)
@@ -269,8 +307,12 @@ session_store_list_sessions(PG_FUNCTION_ARGS)
 	text	   *app_name;
 	text	   *user_id;
 	int32		page_size;
+	bool		ascending;
+	unsigned char format;
+	const SsQuery *queries;
 	PagePosition pos = {0};
 	Datum		args[5];
+	int			a = 0;
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -284,55 +326,42 @@ session_store_list_sessions(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"page_size\" must be between 1 and %d",
 						SS_MAX_PAGE_SIZE)));
+	ascending = ss_arg_bool(fcinfo, 4, "ascending", false);
+	format = ascending ? TOKEN_FORMAT_ASC : TOKEN_FORMAT_DESC;
+	queries = list_queries[ascending ? 1 : 0][user_id != NULL ? 1 : 0];
 	if (!PG_ARGISNULL(3))
-		DecodeToken(PG_GETARG_TEXT_PP(3), app_name, user_id, &pos);
+		DecodeToken(PG_GETARG_TEXT_PP(3), format, app_name, user_id, &pos);
 
 	ss_spi_begin(&call);
-	args[0] = PointerGetDatum(app_name);
+	args[a++] = PointerGetDatum(app_name);
+	if (user_id != NULL)
+		args[a++] = PointerGetDatum(user_id);
 	if (PG_ARGISNULL(3))
 	{
 		/* first page */
-		if (user_id == NULL)
-		{
-			args[1] = Int32GetDatum(page_size);
-			ss_exec(Q_LIST_APP_FIRST, args, NULL, true);
-		}
-		else
-		{
-			args[1] = PointerGetDatum(user_id);
-			args[2] = Int32GetDatum(page_size);
-			ss_exec(Q_LIST_USER_FIRST, args, NULL, true);
-		}
-		EmitRows(rsinfo, app_name, user_id);
-	}
-	else if (user_id == NULL)
-	{
-		args[1] = TimestampTzGetDatum(pos.update_time);
-		args[2] = PointerGetDatum(pos.user_id);
-		args[3] = PointerGetDatum(pos.session_id);
-		args[4] = Int32GetDatum(page_size);
-		ss_exec(Q_LIST_APP_TIES, args, NULL, true);
-		n = EmitRows(rsinfo, app_name, user_id);
-		if (n < page_size)
-		{
-			args[2] = Int32GetDatum(page_size - n);
-			ss_exec(Q_LIST_APP_OLDER, args, NULL, true);
-			EmitRows(rsinfo, app_name, user_id);
-		}
+		args[a] = Int32GetDatum(page_size);
+		ss_exec(queries[0], args, NULL, true);
+		EmitRows(rsinfo, format, app_name, user_id);
 	}
 	else
 	{
-		args[1] = PointerGetDatum(user_id);
-		args[2] = TimestampTzGetDatum(pos.update_time);
-		args[3] = PointerGetDatum(pos.session_id);
+		/*
+		 * The ties: app (update_time, user_id, session_id) or user
+		 * (update_time, session_id) after the token's.  Then the rest, past
+		 * the token's update_time: the limit takes the place of the ids.
+		 */
+		args[a] = TimestampTzGetDatum(pos.update_time);
+		if (user_id == NULL)
+			args[a + 1] = PointerGetDatum(pos.user_id);
+		args[user_id == NULL ? a + 2 : a + 1] = PointerGetDatum(pos.session_id);
 		args[4] = Int32GetDatum(page_size);
-		ss_exec(Q_LIST_USER_TIES, args, NULL, true);
-		n = EmitRows(rsinfo, app_name, user_id);
+		ss_exec(queries[1], args, NULL, true);
+		n = EmitRows(rsinfo, format, app_name, user_id);
 		if (n < page_size)
 		{
-			args[3] = Int32GetDatum(page_size - n);
-			ss_exec(Q_LIST_USER_OLDER, args, NULL, true);
-			EmitRows(rsinfo, app_name, user_id);
+			args[a + 1] = Int32GetDatum(page_size - n);
+			ss_exec(queries[2], args, NULL, true);
+			EmitRows(rsinfo, format, app_name, user_id);
 		}
 	}
 	ss_spi_end(&call);

@@ -253,6 +253,52 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	},
 
 	/*
+	 * The ascending listing is the exact reverse of the one above, read by
+	 * scanning the same two indexes backwards: update_time ASC, user_id
+	 * DESC, session_id DESC.  (update_time ASC, user_id ASC would need a
+	 * third index, or a sort of every tie group.)
+	 */
+	[Q_LIST_APP_FIRST_ASC] = {
+		LIST_COLUMNS
+		" ORDER BY update_time, user_id DESC, session_id DESC LIMIT $2",
+		2, {TEXTOID, INT4OID}, true
+	},
+	[Q_LIST_APP_TIES_ASC] = {
+		LIST_COLUMNS
+		" AND update_time OPERATOR(pg_catalog.=) $2"
+		" AND ROW(user_id, session_id) OPERATOR(pg_catalog.<) ROW($3, $4)"
+		" ORDER BY user_id DESC, session_id DESC LIMIT $5",
+		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true
+	},
+	[Q_LIST_APP_NEWER] = {
+		LIST_COLUMNS
+		" AND update_time OPERATOR(pg_catalog.>) $2"
+		" ORDER BY update_time, user_id DESC, session_id DESC LIMIT $3",
+		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true
+	},
+	[Q_LIST_USER_FIRST_ASC] = {
+		LIST_COLUMNS
+		" AND user_id OPERATOR(pg_catalog.=) $2"
+		" ORDER BY update_time, session_id DESC LIMIT $3",
+		3, {TEXTOID, TEXTOID, INT4OID}, true
+	},
+	[Q_LIST_USER_TIES_ASC] = {
+		LIST_COLUMNS
+		" AND user_id OPERATOR(pg_catalog.=) $2"
+		" AND update_time OPERATOR(pg_catalog.=) $3"
+		" AND session_id OPERATOR(pg_catalog.<) $4"
+		" ORDER BY session_id DESC LIMIT $5",
+		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true
+	},
+	[Q_LIST_USER_NEWER] = {
+		LIST_COLUMNS
+		" AND user_id OPERATOR(pg_catalog.=) $2"
+		" AND update_time OPERATOR(pg_catalog.>) $3"
+		" ORDER BY update_time, session_id DESC LIMIT $4",
+		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true
+	},
+
+	/*
 	 * expire_sessions candidates, oldest first within an app.  Across all
 	 * apps, a loose index scan walks the distinct app names (primary key)
 	 * and takes each app's idle sessions from its listing index, so a

@@ -154,6 +154,16 @@ check $db "1.0 database, 1.1 module: a null in a delta removes the key, latest-N
 	"SELECT NOT (state ? 'drop') AND NOT (state ? 'gone') AND state->>'step' = '20'
 	        AND (SELECT array_agg(seq) FROM session_store.get_messages('up-a', 'alice', 's2', 3, NULL, 39)) = '{36,37,38}'
 	 FROM session_store.get_session('up-a', 'alice', 's2')"
+check $db "1.0 database, 1.1 module: list_sessions lists newest first, its token leads to the next page" \
+	"SELECT (SELECT array_agg(session_id ORDER BY update_time DESC, user_id, session_id)
+	         FROM session_store.sessions WHERE app_name = 'up-a')
+	      = (SELECT array_agg(session_id) FROM (
+	             (SELECT session_id FROM session_store.list_sessions('up-a', page_size => 2))
+	             UNION ALL
+	             (SELECT session_id FROM session_store.list_sessions('up-a', page_size => 10, page_token =>
+	                  (SELECT next_page_token FROM session_store.list_sessions('up-a', page_size => 2) OFFSET 1)))) x)"
+# a token handed out by the 1.0 declaration, to be continued after the update
+token_1_0=$(q $db "SELECT next_page_token FROM session_store.list_sessions('up-a', page_size => 2) OFFSET 1")
 check $db "1.0 database: nothing changed by the checks" \
 	"SELECT bool_and(b.n IS NOT DISTINCT FROM a.n AND b.digest IS NOT DISTINCT FROM a.digest)
 	 FROM upchk.before b FULL JOIN upchk.fingerprint() a USING (what)"
@@ -164,6 +174,10 @@ check $db "1.0 database: nothing changed by the checks" \
 q $db "ALTER EXTENSION session_store UPDATE" >/dev/null
 check $db "updated to 1.1" \
 	"SELECT extversion = '1.1' FROM pg_extension WHERE extname = 'session_store'"
+check $db "a list_sessions token of the 1.0 declaration continues its listing after the update" \
+	"SELECT array_agg(session_id) = (SELECT array_agg(session_id) FROM (SELECT session_id FROM session_store.sessions
+	         WHERE app_name = 'up-a' ORDER BY update_time DESC, user_id, session_id OFFSET 2) x)
+	 FROM session_store.list_sessions('up-a', page_size => 10, page_token => '$token_1_0')"
 check $db "every row kept: tables, sid sequence, the API's view of every session" \
 	"SELECT bool_and(b.n IS NOT DISTINCT FROM a.n AND b.digest IS NOT DISTINCT FROM a.digest)
 	    AND count(*) = 7
@@ -179,7 +193,9 @@ check $db "the new signatures are the ones left" \
 	    AND to_regprocedure('session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text, boolean, timestamptz, boolean)') IS NOT NULL
 	    AND to_regprocedure('session_store.get_messages(text, text, text, integer, bigint, bigint, timestamptz)') IS NOT NULL
 	    AND to_regprocedure('session_store.replace_messages(text, text, text, jsonb, jsonb, jsonb, bigint, text, boolean)') IS NOT NULL
-	    AND to_regprocedure('session_store.count_sessions(text, text)') IS NOT NULL"
+	    AND to_regprocedure('session_store.count_sessions(text, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.list_sessions(text, text, integer, text, boolean)') IS NOT NULL
+	    AND to_regprocedure('session_store.list_sessions(text, text, integer, text)') IS NULL"
 check $db "the new functions are members of the extension, the old ones are gone from it" \
 	"SELECT count(*) = 16 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 	 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
@@ -225,6 +241,19 @@ check $db "... append_messages with keep_nulls, message_time, verify_replay" \
 check $db "... get_messages with after_time" \
 	"SET ROLE ss_up_app;
 	 SELECT array_agg(seq) = '{1}' FROM session_store.get_messages('up-a', 'alice', 'n1', after_time => '2030-01-01 00:00:00+00')"
+asc_order=$(q $db "SELECT array_agg(user_id || '/' || session_id ORDER BY update_time, user_id DESC, session_id DESC)
+	FROM session_store.sessions WHERE app_name = 'up-a'")
+check $db "... list_sessions with ascending (its grant carried): oldest first, its token leads to the next page" \
+	"SET ROLE ss_up_app;
+	 SELECT '$asc_order' = (SELECT array_agg(u) FROM (
+	             (SELECT user_id || '/' || session_id FROM session_store.list_sessions('up-a', page_size => 2, ascending => true))
+	             UNION ALL
+	             (SELECT user_id || '/' || session_id FROM session_store.list_sessions('up-a', page_size => 10, ascending => true,
+	                  page_token => (SELECT next_page_token FROM session_store.list_sessions('up-a', page_size => 2,
+	                                                                                         ascending => true) OFFSET 1)))) x(u))"
+check $db "... a role without list_sessions still lacks it (42501)" \
+	"SET ROLE ss_up_reader;
+	 SELECT upchk.try(\$\$SELECT session_store.list_sessions('up-a', ascending => true)\$\$) = '42501'"
 check $db "... and the 1.0 call forms, with 1.0 results: append_messages" \
 	"SET ROLE ss_up_app;
 	 SELECT first_seq = 42 AND version = 22 FROM session_store.append_messages('up-a', 'alice', 's1', '[{\"after\": 1}]')"

@@ -160,6 +160,9 @@ SELECT is(:'page1_id'::text, 's1', 'list_sessions: the most recently updated ses
 SELECT is((SELECT array_agg(session_id)
            FROM session_store.list_sessions('priv', page_size => 10, page_token => :'page1_token')),
           ARRAY[:'gen_id'], 'list_sessions: its page token leads to the next page');
+SELECT is((SELECT array_agg(session_id)
+           FROM session_store.list_sessions('priv', page_size => 10, ascending => true)),
+          ARRAY[:'gen_id', 's1'], 'list_sessions ascending: the least recently updated session first');
 SELECT is(session_store.get_app_state('priv'), '{"model": "m2"}'::jsonb,
           'get_app_state returns the app''s keys');
 SELECT is(session_store.get_user_state('priv', 'alice'), '{"home": "Berlin"}'::jsonb,

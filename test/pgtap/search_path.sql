@@ -25,7 +25,8 @@
 -- list_sessions over three pages by app and two by user, expire_sessions
 -- for one app and for all apps; 1.1: keep_nulls, message_time,
 -- verify_replay and its 42710, after_time, replace_messages with a replay
--- and a 40001, count_sessions), and every result must be the right one.
+-- and a 40001, count_sessions, list_sessions ascending over two pages by
+-- app and two by user), and every result must be the right one.
 --
 -- The extension prepares its statements once per backend (the first call
 -- that needs one) and the plan cache re-analyzes them when search_path has
@@ -312,6 +313,35 @@ BEGIN
         SELECT pg_catalog.jsonb_build_object('app', session_store.count_sessions(%L),
                                              'user', session_store.count_sessions(%L, 'vera'))
         $q$, p, p));
+
+    -- 1.1: the listing in ascending order (created oldest first: the
+    -- reverse of 25-29, whatever update_times tie)
+    v := pg_temp.capture(p, '50 list_sessions ascending by app, page 1', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object(
+               'rows', pg_catalog.jsonb_agg(pg_catalog.concat(user_id, '/', session_id)),
+               'tokens', pg_catalog.jsonb_agg(next_page_token))
+        FROM session_store.list_sessions(%L, page_size => 3, ascending => true)
+        $q$, la));
+    tok := pg_catalog.jsonb_extract_path_text(v, 'tokens', '2');
+    PERFORM pg_temp.capture(p, '51 list_sessions ascending by app, page 2', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object(
+               'rows', pg_catalog.jsonb_agg(pg_catalog.concat(user_id, '/', session_id)),
+               'tokens', pg_catalog.jsonb_agg(next_page_token))
+        FROM session_store.list_sessions(%L, page_size => 3, page_token => %L, ascending => true)
+        $q$, la, tok));
+    v := pg_temp.capture(p, '52 list_sessions ascending by user, page 1', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object(
+               'rows', pg_catalog.jsonb_agg(pg_catalog.concat(user_id, '/', session_id)),
+               'tokens', pg_catalog.jsonb_agg(next_page_token))
+        FROM session_store.list_sessions(%L, 'u2', page_size => 2, ascending => true)
+        $q$, la));
+    tok := pg_catalog.jsonb_extract_path_text(v, 'tokens', '1');
+    PERFORM pg_temp.capture(p, '53 list_sessions ascending by user, page 2', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object(
+               'rows', pg_catalog.jsonb_agg(pg_catalog.concat(user_id, '/', session_id)),
+               'tokens', pg_catalog.jsonb_agg(next_page_token))
+        FROM session_store.list_sessions(%L, 'u2', page_size => 2, page_token => %L, ascending => true)
+        $q$, la, tok));
 END
 $f$;
 
@@ -422,7 +452,11 @@ INSERT INTO expected VALUES
  ('48 session after replace',
   '{"version": 2, "last_seq": 3, "state": {"k": 1, "user:u": null, "app:model": "m2", "app:region": "eu"},
     "log": [[1, {"v": 1}], [3, {"w": 1}]]}'),
- ('49 count_sessions', '{"app": 3, "user": 1}');
+ ('49 count_sessions', '{"app": 3, "user": 1}'),
+ ('50 list_sessions ascending by app, page 1', '{"rows": ["u2/s3", "u2/s2", "u2/s1"]}'),
+ ('51 list_sessions ascending by app, page 2', '{"rows": ["u1/s2", "u1/s1"]}'),
+ ('52 list_sessions ascending by user, page 1', '{"rows": ["u2/s3", "u2/s2"]}'),
+ ('53 list_sessions ascending by user, page 2', '{"rows": ["u2/s1"]}');
 
 CREATE TEMP TABLE phases (phase text, what text);
 INSERT INTO phases VALUES

@@ -65,7 +65,7 @@ export interface SessionStoreServiceOptions {
 export class SessionStoreService extends BaseSessionService {
   readonly store: SessionStore;
   private readonly tokenCacheSize: number;
-  /** (app, user, offset) -> the page token that continues at that offset. */
+  /** (app, user, ascending, offset) -> the page token that continues at that offset. */
   private readonly tokens = new Map<string, string>();
 
   /**
@@ -110,23 +110,27 @@ export class SessionStoreService extends BaseSessionService {
   }
 
   /**
-   * Most recently updated first.  With `limit`, one statement serves the
+   * Most recently updated first; with `order: 'asc'`, least recently
+   * updated first (list_sessions with ascending: the same order reversed,
+   * ties by user and session id descending).  With `limit`, one statement serves the
    * page and totalItems (count_sessions, O(sessions of the app or user));
    * a page that continues where an earlier one ended starts from that
    * page's keyset token, at O(limit) whatever the offset.  An offset never
    * reached that way is walked to in pages of up to 10,000 keyset rows.
    * A page continues from the position where the one before it ended, so
    * sessions updated meanwhile are neither repeated nor skipped; a listing
-   * that starts again at offset 0 forgets the old positions.
-   * `order: 'asc'` is refused: session_store lists newest first only.
+   * that starts again at offset 0 forgets the old positions of that
+   * direction.  Positions are kept per direction: a token of one order
+   * never continues the other.
    */
   override async listSessions(req: ListSessionsRequest): Promise<ListSessionsResponse> {
     const { appName, limit, order } = req;
     const userId = req.userId || null;
-    if (order === 'asc') {
-      throw new Error(
-        "listSessions: order 'asc' is not supported; session_store lists sessions most recently updated first");
+    if (order !== undefined && order !== 'asc' && order !== 'desc') {
+      throw new RangeError(`listSessions: order must be 'asc' or 'desc', not ${String(order)}`);
     }
+    const ascending = order === 'asc';
+    const listing: Listing = { appName, userId, ascending };
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
       throw new RangeError(`listSessions: limit must be a non-negative integer, not ${limit}`);
     }
@@ -145,11 +149,11 @@ export class SessionStoreService extends BaseSessionService {
 
     if (limit === undefined) {
       // Everything from offset on: keyset pages of the largest size.
-      const token = await this.tokenAt(appName, userId, offset);
+      const token = await this.tokenAt(listing, offset);
       const all: SessionSummary[] = [];
       if (token !== undefined) {
         for await (const p of this.store.listSessionPages(appName, { userId, pageSize: MAX_PAGE_SIZE,
-                                                                      pageToken: token })) {
+                                                                      pageToken: token, ascending })) {
           all.push(...p);
         }
       }
@@ -159,11 +163,11 @@ export class SessionStoreService extends BaseSessionService {
     }
 
     // A listing that starts over forgets the positions of the one before.
-    if (offset === 0) this.forget(appName, userId);
-    const token = limit === 0 ? null : await this.tokenAt(appName, userId, offset);
-    const { total, rows } = await this.pageWithCount(appName, userId, limit, token);
+    if (offset === 0) this.forget(listing);
+    const token = limit === 0 ? null : await this.tokenAt(listing, offset);
+    const { total, rows } = await this.pageWithCount(listing, limit, token);
     if (rows.length) {
-      this.remember(appName, userId, offset + rows.length, rows[rows.length - 1]!.nextPageToken);
+      this.remember(listing, offset + rows.length, rows[rows.length - 1]!.nextPageToken);
     }
     return {
       sessions: rows.map((s) => summaryToAdk(appName, s)),
@@ -211,38 +215,39 @@ export class SessionStoreService extends BaseSessionService {
   }
 
   /** The keyset token that continues at `offset` (null: from the start). */
-  private async tokenAt(appName: string, userId: string | null,
-                        offset: number): Promise<string | null | undefined> {
+  private async tokenAt(listing: Listing, offset: number): Promise<string | null | undefined> {
     if (offset === 0) return null;
-    const cached = this.tokens.get(tokenKey(appName, userId, offset));
+    const { appName, userId, ascending } = listing;
+    const cached = this.tokens.get(tokenKey(listing, offset));
     if (cached !== undefined) return cached;
     // Walk from the nearest remembered position below offset.
     let at = 0;
     let token: string | null = null;
     for (const [k, v] of this.tokens) {
-      const [a, u, o] = JSON.parse(k) as [string, string | null, number];
-      if (a === appName && u === userId && o < offset && o > at) { at = o; token = v; }
+      const [a, u, asc, o] = JSON.parse(k) as [string, string | null, boolean, number];
+      if (a === appName && u === userId && asc === ascending && o < offset && o > at) { at = o; token = v; }
     }
     while (at < offset) {
       const step = Math.min(MAX_PAGE_SIZE, offset - at);
       const rows = await this.store.query(
         `SELECT l.next_page_token, l.ordinality
-           FROM session_store.list_sessions($1, $2, $3::integer, $4) WITH ORDINALITY AS l
+           FROM session_store.list_sessions($1, $2, $3::integer, $4, ascending => $5::boolean)
+                WITH ORDINALITY AS l
           ORDER BY l.ordinality DESC LIMIT 1`,
-        [appName, userId, step, token]);
+        [appName, userId, step, token, ascending]);
       // fewer than offset sessions: the page is past the end
       if (!rows.length || Number(rows[0]!.ordinality) !== step) return undefined;
       token = rows[0]!.next_page_token as string;
       at += step;
     }
-    this.remember(appName, userId, offset, token!);
+    this.remember(listing, offset, token!);
     return token;
   }
 
   /** One statement: count_sessions and one list_sessions page. */
-  private async pageWithCount(appName: string, userId: string | null, limit: number,
-                              token: string | null | undefined):
+  private async pageWithCount(listing: Listing, limit: number, token: string | null | undefined):
       Promise<{ total: number; rows: SessionSummary[] }> {
+    const { appName, userId, ascending } = listing;
     if (limit === 0 || token === undefined) {
       return { total: await this.store.countSessions(appName, { userId }), rows: [] };
     }
@@ -256,10 +261,11 @@ export class SessionStoreService extends BaseSessionService {
         // MATERIALIZED: counted once, not once per row of the page
         `WITH c AS MATERIALIZED (SELECT session_store.count_sessions($1, $2) AS total)
          SELECT c.total, l.*
-           FROM c LEFT JOIN LATERAL session_store.list_sessions($1, $2, $3::integer, $4)
+           FROM c LEFT JOIN LATERAL session_store.list_sessions($1, $2, $3::integer, $4,
+                                                                ascending => $5::boolean)
                 WITH ORDINALITY AS l ON true
           ORDER BY l.ordinality`,
-        [appName, userId, size, t]);
+        [appName, userId, size, t, ascending]);
       total = res[0]!.total;
       const got = res.filter((r) => r.session_id !== null).map((r) => ({
         userId: r.user_id, sessionId: r.session_id, version: r.version, lastSeq: r.last_seq,
@@ -273,13 +279,14 @@ export class SessionStoreService extends BaseSessionService {
     return { total, rows };
   }
 
-  private forget(appName: string, userId: string | null): void {
-    const prefix = JSON.stringify([appName, userId]).slice(0, -1) + ',';
+  private forget(listing: Listing): void {
+    const { appName, userId, ascending } = listing;
+    const prefix = JSON.stringify([appName, userId, ascending]).slice(0, -1) + ',';
     for (const k of [...this.tokens.keys()]) if (k.startsWith(prefix)) this.tokens.delete(k);
   }
 
-  private remember(appName: string, userId: string | null, offset: number, token: string): void {
-    const key = tokenKey(appName, userId, offset);
+  private remember(listing: Listing, offset: number, token: string): void {
+    const key = tokenKey(listing, offset);
     this.tokens.delete(key);
     this.tokens.set(key, token);
     while (this.tokens.size > this.tokenCacheSize) {
@@ -288,8 +295,15 @@ export class SessionStoreService extends BaseSessionService {
   }
 }
 
-function tokenKey(appName: string, userId: string | null, offset: number): string {
-  return JSON.stringify([appName, userId, offset]);
+/** One listing: an app's (or a user's) sessions in one direction. */
+interface Listing {
+  appName: string;
+  userId: string | null;
+  ascending: boolean;
+}
+
+function tokenKey(listing: Listing, offset: number): string {
+  return JSON.stringify([listing.appName, listing.userId, listing.ascending, offset]);
 }
 
 function toAdkSession(row: SessionRow, events: Event[]): Session {

@@ -117,6 +117,12 @@ export interface ListSessionsOptions {
   userId?: string | null;
   pageSize?: number;
   pageToken?: string | null;
+  /**
+   * 1.1: least recently updated first (update_time, then user_id and
+   * session_id descending: the default order reversed).  A page token
+   * continues only the listing of its own direction.
+   */
+  ascending?: boolean;
 }
 
 export interface ExpireOptions {
@@ -312,11 +318,15 @@ export class SessionStore {
     return { session: toSession(r), messages };
   }
 
-  /** session_store.list_sessions: one page, most recently updated first. */
+  /**
+   * session_store.list_sessions: one page, most recently updated first
+   * (least recently first with `ascending`).
+   */
   async listSessions(appName: string, opts: ListSessionsOptions = {}): Promise<SessionSummary[]> {
     const a = new Args().add('app_name', appName).add('user_id', opts.userId ?? null)
       .opt('page_size', opts.pageSize, '::integer')
-      .add('page_token', opts.pageToken ?? null);
+      .add('page_token', opts.pageToken ?? null)
+      .opt('ascending', opts.ascending, '::boolean');
     const rows = await this.query(`SELECT * FROM session_store.list_sessions(${a})`, a.values);
     return rows.map(toSummary);
   }
@@ -331,7 +341,8 @@ export class SessionStore {
     const pageSize = opts.pageSize ?? 100;
     let token = opts.pageToken ?? null;
     for (;;) {
-      const page = await this.listSessions(appName, { userId: opts.userId, pageSize, pageToken: token });
+      const page = await this.listSessions(appName, { userId: opts.userId, pageSize, pageToken: token,
+                                                      ascending: opts.ascending });
       if (page.length) yield page;
       if (page.length < pageSize) return;
       token = page[page.length - 1]!.nextPageToken;

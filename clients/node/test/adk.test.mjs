@@ -168,7 +168,48 @@ describe('SessionStoreService', () => {
     assert.deepEqual([none.sessions.length, none.totalItems, none.totalPages], [0, 0, 0]);
     const zero = await svc.listSessions({ appName: app, limit: 0 });
     assert.deepEqual([zero.sessions.length, zero.totalItems, zero.totalPages], [0, 12, 0]);
-    await assert.rejects(svc.listSessions({ appName: app, order: 'asc' }), /not supported/);
+    const desc = await svc.listSessions({ appName: app, order: 'desc' });
+    assert.deepEqual(desc.sessions.map((s) => s.id), newestFirst);
+  });
+
+  test("listSessions order 'asc': oldest first, limit/offset/page, per user, positions per direction", async () => {
+    const app = 'adk-list-asc';
+    for (let i = 0; i < 12; i++) {
+      await svc.createSession({ appName: app, userId: i % 3 === 0 ? 'x' : 'y', sessionId: `A${String(i).padStart(2, '0')}` });
+    }
+    const newestFirst = (await svc.listSessions({ appName: app })).sessions.map((s) => s.id);
+    const all = await svc.listSessions({ appName: app, order: 'asc' });
+    const oldestFirst = all.sessions.map((s) => s.id);
+    assert.deepEqual(oldestFirst, [...newestFirst].reverse());
+    assert.equal(oldestFirst[0], 'A00');
+    assert.deepEqual([all.page, all.limit, all.totalItems, all.totalPages], [1, 12, 12, 1]);
+    const p1 = await svc.listSessions({ appName: app, limit: 5, order: 'asc' });
+    const p2 = await svc.listSessions({ appName: app, limit: 5, offset: 5, order: 'asc' });
+    const p3 = await svc.listSessions({ appName: app, limit: 5, page: 3, order: 'asc' });
+    assert.deepEqual([p1.page, p2.page, p3.page, p3.totalItems, p3.totalPages], [1, 2, 3, 12, 3]);
+    assert.deepEqual([...p1.sessions, ...p2.sessions, ...p3.sessions].map((s) => s.id), oldestFirst);
+    // walked to without a remembered position
+    const cold = new SessionStoreService(pool);
+    const c = await cold.listSessions({ appName: app, limit: 4, offset: 7, order: 'asc' });
+    assert.deepEqual(c.sessions.map((s) => s.id), oldestFirst.slice(7, 11));
+    const rest = await cold.listSessions({ appName: app, offset: 10, order: 'asc' });
+    assert.deepEqual(rest.sessions.map((s) => s.id), oldestFirst.slice(10));
+    const byUser = await svc.listSessions({ appName: app, userId: 'x', limit: 10, order: 'asc' });
+    assert.deepEqual(byUser.sessions.map((s) => s.id), ['A00', 'A03', 'A06', 'A09']);
+    // each direction continues from its own positions: page 2 of one
+    // order after page 1 of the other is the second page of its own order
+    const both = new SessionStoreService(pool);
+    const d1 = await both.listSessions({ appName: app, limit: 5, page: 1 });
+    const a2 = await both.listSessions({ appName: app, limit: 5, page: 2, order: 'asc' });
+    const a1 = await both.listSessions({ appName: app, limit: 5, page: 1, order: 'asc' });
+    const d2 = await both.listSessions({ appName: app, limit: 5, page: 2, order: 'desc' });
+    const a3 = await both.listSessions({ appName: app, limit: 5, page: 3, order: 'asc' });
+    assert.deepEqual(d1.sessions.map((s) => s.id), newestFirst.slice(0, 5));
+    assert.deepEqual(d2.sessions.map((s) => s.id), newestFirst.slice(5, 10));
+    assert.deepEqual(a1.sessions.map((s) => s.id), oldestFirst.slice(0, 5));
+    assert.deepEqual(a2.sessions.map((s) => s.id), oldestFirst.slice(5, 10));
+    assert.deepEqual(a3.sessions.map((s) => s.id), oldestFirst.slice(10));
+    await assert.rejects(svc.listSessions({ appName: app, order: 'newest' }), RangeError);
   });
 
   test('listSessions with a keyset position: one statement per page', async () => {
@@ -176,11 +217,13 @@ describe('SessionStoreService', () => {
     for (let i = 0; i < 9; i++) await svc.createSession({ appName: app, userId: 'u' });
     let n = 0;
     const counting = new SessionStoreService(new SessionStore({ query: (c) => { n++; return pool.query(c); } }));
-    for (let page = 1; page <= 3; page++) {
-      n = 0;
-      const r = await counting.listSessions({ appName: app, limit: 3, page });
-      assert.equal(r.sessions.length, 3);
-      assert.equal(n, 1, `page ${page} took ${n} statements`);
+    for (const order of ['desc', 'asc']) {
+      for (let page = 1; page <= 3; page++) {
+        n = 0;
+        const r = await counting.listSessions({ appName: app, limit: 3, page, order });
+        assert.equal(r.sessions.length, 3);
+        assert.equal(n, 1, `${order} page ${page} took ${n} statements`);
+      }
     }
   });
 

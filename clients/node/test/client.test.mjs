@@ -84,6 +84,18 @@ describe('sessions', () => {
     const seen = [];
     for await (const p of store.listSessionPages(APP, { userId: user, pageSize: 23 })) seen.push(p.length);
     assert.deepEqual(seen, [23]);
+    // ascending: oldest first, its tokens continue its own order only
+    const up = await store.listSessions(APP, { userId: user, pageSize: 5, ascending: true });
+    assert.deepEqual(up.map((s) => s.sessionId), ids.slice(0, 5));
+    const up2 = await store.listSessions(APP, { userId: user, pageSize: 5, pageToken: up[4].nextPageToken,
+                                                ascending: true });
+    assert.deepEqual(up2.map((s) => s.sessionId), ids.slice(5, 10));
+    const wrong = await store.listSessions(APP, { userId: user, pageToken: up[4].nextPageToken }).catch((e) => e);
+    assert.ok(wrong instanceof InvalidArgument, String(wrong));
+    assert.equal(wrong.sqlstate, '22023');
+    const upPages = [];
+    for await (const p of store.listSessionPages(APP, { userId: user, pageSize: 5, ascending: true })) upPages.push(p);
+    assert.deepEqual(upPages.flat().map((s) => s.sessionId), ids);
   });
 });
 

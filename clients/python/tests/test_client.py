@@ -107,6 +107,20 @@ def test_list_and_iterate_pages(store, app):
     mine = list(store.iter_sessions(app_name=app, user_id="u1", page_size=2))
     assert sorted(s.session_id for s in mine) == sorted(f"s{i}" for i in range(1, 10, 2))
     assert list(store.iter_sessions(app_name=app + "-none")) == []
+    # ascending: oldest first, each direction's tokens continuing only it
+    up = store.list_sessions(app_name=app, page_size=4, ascending=True)
+    assert [s.session_id for s in up] == ["s0", "s1", "s2", "s3"]
+    up2 = store.list_sessions(app_name=app, page_size=4,
+                              page_token=up[-1].next_page_token, ascending=True)
+    assert [s.session_id for s in up2] == ["s4", "s5", "s6", "s7"]
+    with pytest.raises(ss.InvalidArgument) as e:
+        store.list_sessions(app_name=app, page_token=up[-1].next_page_token)
+    assert e.value.sqlstate == "22023"
+    every_up = list(store.iter_sessions(app_name=app, page_size=3, ascending=True))
+    assert [s.session_id for s in every_up] == [f"s{i}" for i in range(10)]
+    mine_up = list(store.iter_sessions(app_name=app, user_id="u1", page_size=2,
+                                       ascending=True))
+    assert [s.session_id for s in mine_up] == [f"s{i}" for i in range(1, 10, 2)]
 
 
 def _err(fn, cls):
@@ -347,6 +361,12 @@ async def test_async_store_from_dsn(db_url, app):
             await store.create_session(app_name=app, user_id="v", session_id=f"p{i}")
         seen = [x.session_id async for x in store.iter_sessions(app_name=app, user_id="v", page_size=2)]
         assert seen == [f"p{i}" for i in reversed(range(5))]
+        up = [x.session_id async for x in store.iter_sessions(
+            app_name=app, user_id="v", page_size=2, ascending=True)]
+        assert up == [f"p{i}" for i in range(5)]
+        page = await store.list_sessions(app_name=app, user_id="v", page_size=3,
+                                         ascending=True)
+        assert [x.session_id for x in page] == ["p0", "p1", "p2"]
 
 
 async def test_async_store_on_pool_and_connection(db_url, app):

@@ -26,7 +26,7 @@ ARG_TYPES = {
     "before_seq": "bigint", "after_time": "timestamptz", "page_size": "integer",
     "page_token": "text", "to_seq": "bigint", "new_session_id": "text",
     "up_to_seq": "bigint", "idle_for": "interval", "max_sessions": "integer",
-    "expected_suffix": "jsonb", "replacement": "jsonb",
+    "expected_suffix": "jsonb", "replacement": "jsonb", "ascending": "boolean",
 }
 
 SESSION_COLS = ("app_name, user_id, session_id, state, version, last_seq, "

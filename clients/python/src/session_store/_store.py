@@ -137,11 +137,17 @@ class _Api:
 
     def list_sessions(self, app_name: str, user_id: Optional[str] = None,
                       page_size: Optional[int] = None,
-                      page_token: Optional[str] = None) -> list[SessionSummary]:
+                      page_token: Optional[str] = None, *,
+                      ascending: bool = False) -> list[SessionSummary]:
+        """One page, most recently updated first; with ``ascending`` (1.1)
+        least recently updated first, the same order reversed.  A page token
+        continues only the listing of its own direction."""
+        # ascending is sent only when true: a 1.0 database lists newest first
         sql, p = _sql.build("list_sessions", _sql.SUMMARY_COLS,
                             {"app_name": app_name},
                             {"user_id": user_id, "page_size": page_size,
-                             "page_token": page_token})
+                             "page_token": page_token,
+                             "ascending": True if ascending else None})
         return self._exec(_Call(sql, p, ALL, _sql.to_summary))
 
     def pop_message(self, app_name: str, user_id: str, session_id: str,
@@ -302,12 +308,15 @@ class SessionStore(_Api):
         return _finish(call, rows)
 
     def iter_sessions(self, app_name: str, user_id: Optional[str] = None,
-                      page_size: int = 100) -> Iterator[SessionSummary]:
-        """Every session of the app (or user), most recently updated first,
-        one list_sessions call per page, following next_page_token."""
+                      page_size: int = 100, *,
+                      ascending: bool = False) -> Iterator[SessionSummary]:
+        """Every session of the app (or user), most recently updated first
+        (least recently first with ``ascending``), one list_sessions call
+        per page, following next_page_token."""
         token = None
         while True:
-            page = self.list_sessions(app_name, user_id, page_size, token)
+            page = self.list_sessions(app_name, user_id, page_size, token,
+                                      ascending=ascending)
             yield from page
             if len(page) < page_size:
                 return
@@ -399,13 +408,15 @@ class AsyncSessionStore(_Api):
         return _finish(call, rows)
 
     async def iter_sessions(self, app_name: str, user_id: Optional[str] = None,
-                            page_size: int = 100
+                            page_size: int = 100, *, ascending: bool = False
                             ) -> AsyncIterator[SessionSummary]:
-        """Every session of the app (or user), most recently updated first,
-        one list_sessions call per page, following next_page_token."""
+        """Every session of the app (or user), most recently updated first
+        (least recently first with ``ascending``), one list_sessions call
+        per page, following next_page_token."""
         token = None
         while True:
-            page = await self.list_sessions(app_name, user_id, page_size, token)
+            page = await self.list_sessions(app_name, user_id, page_size, token,
+                                            ascending=ascending)
             for s in page:
                 yield s
             if len(page) < page_size:

@@ -145,7 +145,6 @@ class SessionStoreService(BaseSessionService):
                             user_id: Optional[str] = None
                             ) -> ListSessionsResponse:
         rows = await self._all_sessions(app_name, user_id)
-        rows.reverse()  # ADK lists oldest first
         sessions = []
         for r in rows:
             s = Session(id=r.session_id, app_name=app_name, user_id=r.user_id,
@@ -156,12 +155,12 @@ class SessionStoreService(BaseSessionService):
         return ListSessionsResponse(sessions=sessions)
 
     async def _all_sessions(self, app_name, user_id):
-        """Every page of list_sessions, newest first."""
+        """Every page of list_sessions, oldest first, as ADK lists."""
         rows, token = [], None
         while True:
             page = await self._store.list_sessions(
                 app_name=app_name, user_id=user_id, page_size=1000,
-                page_token=token)
+                page_token=token, ascending=True)
             rows.extend(page)
             if len(page) < 1000:
                 return rows
