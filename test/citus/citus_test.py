@@ -447,6 +447,22 @@ while True:
     seen += page
     token = page[-1][1]
 ck.check(len(seen) == len(set(seen)) == 17, "per-user keyset pages cover the user's sessions", len(seen))
+for user in (None, "lu3"):
+    seen, token = [], None
+    while True:
+        page = c.execute("SELECT user_id, session_id, update_time, next_page_token FROM"
+                         " session_store.list_sessions('ls', %s, 9, %s, ascending => true)",
+                         (user, token)).fetchall()
+        if not page:
+            break
+        seen += page
+        token = page[-1][3]
+    newest_first = [(r[0], r[1]) for r in c.execute(
+        "SELECT user_id, session_id FROM session_store.list_sessions('ls', %s, 10000)", (user,))]
+    ck.check(len(seen) == (120 if user is None else 17)
+             and [(r[0], r[1]) for r in seen] == newest_first[::-1],
+             f"ascending keyset pages {'across shards' if user is None else 'of one user'}:"
+             " every session once, the exact reverse of newest first", len(seen))
 plan = "\n".join(r[0] for r in c.execute(
     "EXPLAIN SELECT user_id, session_id FROM session_store.sessions WHERE app_name = 'ls' AND user_id = 'lu3'"
     " ORDER BY update_time DESC, session_id LIMIT 20"))
