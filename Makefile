@@ -7,6 +7,7 @@
 #                 Python and TypeScript adapters' benchmarks (make bench-python alone)
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
 #   make test-versions    build and run regress + isolation on PostgreSQL 16 and 18
+#   make test-citus   the same guarantees on a Citus cluster (Citus installed first)
 #
 # Both need root (or sudo) for the package and extension installs.
 
@@ -15,7 +16,7 @@ MODULE_big = session_store
 OBJS = src/session_store.o src/validate.o src/state.o src/lock.o src/head.o \
        src/direct.o \
        src/store.o src/session.o src/append.o src/messages.o \
-       src/listing.o src/expire.o
+       src/listing.o src/expire.o src/citus.o
 DATA = session_store--1.0.sql session_store--1.0--1.1.sql
 PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
@@ -23,7 +24,7 @@ PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 REGRESS = setup create_session append_messages get_messages state errors \
           list_sessions list_sessions_ascending trim fork expire limits \
           keep_nulls after_time verify_replay replace_messages count_sessions \
-          hardening table_changes extension_owner
+          hardening table_changes extension_owner distribute
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out
@@ -53,7 +54,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h src/compat.h
 
-.PHONY: deps test demo bench bench-python test-mutations test-versions
+.PHONY: deps test demo bench bench-python test-mutations test-versions test-citus
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -81,6 +82,13 @@ bench-python: deps
 	$(MAKE) all
 	$(MAKE) install
 	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh
+
+# on a Citus cluster made on loopback; Citus must already be installed for
+# this PostgreSQL (test/citus/run.sh fails when it is not)
+test-citus: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) bash test/citus/run.sh
 
 # the tests can fail: builds with a mechanism compiled out must fail them
 test-mutations: deps

@@ -219,3 +219,121 @@ DROP FUNCTION session_store.create_session(text, text, jsonb, text);
 DROP FUNCTION session_store.append_messages(text, text, text, jsonb, jsonb, bigint, text);
 DROP FUNCTION session_store.get_messages(text, text, text, integer, bigint, bigint);
 DROP FUNCTION session_store.list_sessions(text, text, integer, text);
+
+-- == Citus ==
+
+/*
+ * distribute(shard_count): run session_store on Citus, in one call, on the
+ * coordinator.  sessions, messages, idempotency_keys and user_states are
+ * distributed by user_id and colocated, so a session, its messages, its
+ * keys and its user's state share one shard.  app_states is distributed by
+ * app_name, on its own: not a reference table, because Citus serializes
+ * every UPDATE or upsert of a reference table through one lock for the
+ * whole table, so app: deltas of different apps would wait for each other;
+ * distributed, each app's row has one placement and only writers of the
+ * same app's state wait (SPEC guarantee 5).  Rows already stored move
+ * into the shards.
+ * Every function that takes a user_id (except list_sessions and
+ * count_sessions, whose user_id is optional) is delegated by it, so a call
+ * runs on the node that holds the user's shard.  sid becomes a random key,
+ * unique per user through the index sessions (user_id, sid) made here.
+ *
+ * Needs session_store loaded through shared_preload_libraries after citus
+ * on every node (its planner guard keeps a NULL user_id away from Citus's
+ * delegation), and the caller must be a superuser or the extension owner.
+ * Without Citus: 0A000; already distributed or preload missing: 55000.
+ */
+CREATE FUNCTION session_store.distribute(shard_count integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $distribute$
+DECLARE
+    node record;
+    fn pg_catalog.regprocedure;
+    t pg_catalog.text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+                   WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'feature_not_supported',
+            MESSAGE = 'extension "citus" is not installed in this database',
+            HINT = 'session_store.distribute() runs on the coordinator of a Citus cluster, after CREATE EXTENSION citus.';
+    END IF;
+    IF NOT (SELECT pg_catalog.pg_has_role(pg_catalog.current_user(), e.extowner, 'USAGE')
+            FROM pg_catalog.pg_extension e
+            WHERE e.extname OPERATOR(pg_catalog.=) 'session_store') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'permission denied to distribute extension "session_store"',
+            DETAIL = 'Only the owner of the extension or a superuser can distribute its tables.';
+    END IF;
+    IF shard_count OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'argument "shard_count" must be at least 1';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+               WHERE logicalrelid OPERATOR(pg_catalog.=) 'session_store.sessions'::pg_catalog.regclass) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = 'extension "session_store" is already distributed';
+    END IF;
+
+    /* session_store must be preloaded after citus, here and on every worker */
+    FOR node IN
+        SELECT 'this node' AS name,
+               pg_catalog.current_setting('shared_preload_libraries') AS libs
+        UNION ALL
+        SELECT w.nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) w.nodeport::pg_catalog.text,
+               CASE WHEN w.success THEN w.result END
+        FROM pg_catalog.run_command_on_workers('SHOW shared_preload_libraries') w
+    LOOP
+        IF NOT coalesce((
+            SELECT pg_catalog.array_position(a, 'session_store') OPERATOR(pg_catalog.>)
+                   pg_catalog.array_position(a, 'citus')
+            FROM (SELECT pg_catalog.regexp_split_to_array(
+                      pg_catalog.regexp_replace(node.libs, '[[:space:]"]|\$libdir/', '', 'g'),
+                      ',') AS a) l), false) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'object_not_in_prerequisite_state',
+                MESSAGE = pg_catalog.format('session_store is not preloaded after citus on %s', node.name),
+                DETAIL = pg_catalog.format('shared_preload_libraries is %L.', node.libs),
+                HINT = 'Set shared_preload_libraries = ''citus,session_store'' on every node and restart it.';
+        END IF;
+    END LOOP;
+
+    CREATE UNIQUE INDEX sessions_user_sid_key
+        ON session_store.sessions (user_id, sid);
+
+    PERFORM pg_catalog.create_distributed_table('session_store.sessions'::pg_catalog.regclass,
+        'user_id', shard_count => shard_count);
+    FOREACH t IN ARRAY ARRAY['messages', 'idempotency_keys', 'user_states'] LOOP
+        PERFORM pg_catalog.create_distributed_table(
+            pg_catalog.format('session_store.%I', t)::pg_catalog.regclass,
+            'user_id', colocate_with => 'session_store.sessions');
+    END LOOP;
+    PERFORM pg_catalog.create_distributed_table('session_store.app_states'::pg_catalog.regclass,
+        'app_name', colocate_with => 'none', shard_count => shard_count);
+
+    /* the rows that were copied into the shards leave the local tables */
+    FOREACH t IN ARRAY ARRAY['sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states'] LOOP
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(
+            pg_catalog.format('session_store.%I', t)::pg_catalog.regclass);
+    END LOOP;
+
+    FOR fn IN
+        SELECT p.oid::pg_catalog.regprocedure
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace OPERATOR(pg_catalog.=) 'session_store'::pg_catalog.regnamespace
+          AND p.proargnames[2] OPERATOR(pg_catalog.=) 'user_id'
+          AND p.proname OPERATOR(pg_catalog.<>) ALL (ARRAY['list_sessions', 'count_sessions']::pg_catalog.name[])
+        ORDER BY p.proname
+    LOOP
+        PERFORM pg_catalog.create_distributed_function(fn, 'user_id',
+            colocate_with => 'session_store.sessions');
+    END LOOP;
+END
+$distribute$;
+
+REVOKE EXECUTE ON FUNCTION session_store.distribute(integer) FROM PUBLIC;

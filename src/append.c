@@ -34,7 +34,8 @@
  *
  * The head and the new messages go through direct.c; SPI is connected only
  * for an idempotency key, a delta that names app: or user: keys, or the
- * suffix replace_messages compares and removes.
+ * suffix replace_messages compares and removes.  Distributed, all of it is
+ * SQL routed to the session's shard, under the head's row lock (head.c).
  *
  * Request digests: sha256 over a length-prefixed serialization of the
  * function name and the arguments that define the request's content (jsonb
@@ -360,7 +361,7 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	}
 	prepared = ss_prepare_messages(messages, nmessages);
 	if (nmessages > 0)
-		(void) ss_table(&call, SS_MESSAGES, true);
+		ss_prepare_append(&call);
 
 	ss_lock_head(&call, &key, &head);
 	last_seq = head.last_seq;
@@ -379,9 +380,8 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	ss_check_version(fcinfo, 5, &key, &head);
 	ss_advance_head(&call, &head, ss_seq_after(&key, last_seq, nmessages), &delta);
 	if (nmessages > 0)
-		ss_insert_messages(ss_table(&call, SS_MESSAGES, true), key.user_id,
-						   head.sid, last_seq + 1, prepared, nmessages,
-						   has_time ? message_time : head.update_time);
+		ss_append_rows(&call, key.user_id, head.sid, last_seq + 1, prepared,
+					   nmessages, has_time ? message_time : head.update_time);
 	SetRange(&res, last_seq, nmessages);
 	res.values[AR_VERSION] = Int64GetDatum(head.version);
 	res.values[AR_UPDATE_TIME] = TimestampTzGetDatum(head.update_time);
@@ -464,7 +464,7 @@ session_store_replace_messages(PG_FUNCTION_ARGS)
 					  digest);
 	}
 	prepared = ss_prepare_messages(replacement, nreplacement);
-	(void) ss_table(&call, SS_MESSAGES, true);
+	ss_prepare_append(&call);
 
 	ss_lock_head(&call, &key, &head);
 	last_seq = head.last_seq;
@@ -493,9 +493,8 @@ session_store_replace_messages(PG_FUNCTION_ARGS)
 				 removed, nexpected);
 	}
 	if (nreplacement > 0)
-		ss_insert_messages(ss_table(&call, SS_MESSAGES, true), key.user_id,
-						   head.sid, last_seq + 1, prepared, nreplacement,
-						   head.update_time);
+		ss_append_rows(&call, key.user_id, head.sid, last_seq + 1, prepared,
+					   nreplacement, head.update_time);
 	SetRange(&res, last_seq, nreplacement);
 	res.values[AR_VERSION] = Int64GetDatum(head.version);
 	res.values[AR_UPDATE_TIME] = TimestampTzGetDatum(head.update_time);

@@ -564,6 +564,10 @@ ss_table(SsCall *call, SsTableId which, bool for_write)
 	MemoryContext old;
 	Oid			pkoid;
 
+	/* distributed, these tables are shells: the rows are in the shards */
+	if (ss_in_citus_mode)
+		elog(ERROR, "direct access to session_store.%s on a distributed installation",
+			 table_defs[which].name);
 	if (for_write && (XactReadOnly || IsInParallelMode()))
 		for_write = false;		/* refused at the first write */
 	if (t->rel != NULL && (t->for_write || !for_write))

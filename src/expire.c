@@ -17,6 +17,9 @@
  * under READ COMMITTED (a plain autocommit call): under REPEATABLE READ a
  * session written since the snapshot makes the call fail with 40001.
  *
+ * Distributed (citus.c), see ExpireRouted: the same rules, with the head's
+ * row lock tried (SKIP LOCKED) in place of the session lock.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_store.h"
@@ -24,6 +27,96 @@
 #include "access/xact.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+
+/* Row i of the last candidates query, as a session key in call memory. */
+static void
+KeepCandidate(SsCall *call, int i, SessionKey *key)
+{
+	text	  **cols[3] = {&key->app_name, &key->user_id, &key->session_id};
+
+	for (int c = 0; c < 3; c++)
+	{
+		bool		isnull;
+		Datum		d = ss_result_datum(call, i, c + 1, &isnull);
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("session_store.sessions holds a NULL name")));
+		*cols[c] = DatumGetTextPP(d);
+	}
+}
+
+/*
+ * Distributed mode.  Candidates: for one app, its idle sessions, oldest
+ * first, as one multi-shard query (each shard reads its listing index up to
+ * the batch, Citus merges); for all apps, the app names are walked with one
+ * multi-shard min() per app (an index probe on each shard), no WITH
+ * RECURSIVE.  A batch costs O(shards x (apps + batch)) index probes.  Each
+ * candidate's head is then deleted only if nobody holds it and it is still
+ * idle (one DELETE whose subquery locks it FOR UPDATE SKIP LOCKED, on its
+ * shard): a session being written is skipped, never waited for, and one
+ * written since it was chosen stays.
+ */
+static int64
+ExpireRouted(SsCall *call, TimestampTz cutoff, text *app_name,
+			 int32 max_sessions)
+{
+	SessionKey *candidates = palloc(sizeof(SessionKey) * max_sessions);
+	int			ncandidates = 0;
+	text	   *app = app_name;
+	int64		deleted = 0;
+	Datum		args[4];
+
+	for (;;)
+	{
+		int			n;
+		bool		isnull;
+		Datum		d;
+
+		if (app_name == NULL)
+		{
+			/* the next app name after app (the first when app is NULL) */
+			args[0] = PointerGetDatum(app);
+			n = ss_exec(app == NULL ? Q_CITUS_FIRST_APP : Q_CITUS_NEXT_APP,
+						args, NULL, true);
+			if (n != 1)
+				elog(ERROR, "min() returned %d rows", n);
+			d = ss_result_datum(call, 0, 1, &isnull);
+			if (isnull)
+				break;			/* no app after the last one */
+			app = DatumGetTextPP(d);
+		}
+		args[0] = TimestampTzGetDatum(cutoff);
+		args[1] = Int32GetDatum(max_sessions - ncandidates);
+		args[2] = PointerGetDatum(app);
+		n = ss_exec(Q_EXPIRE_CANDIDATES_APP, args, NULL, true);
+		for (int i = 0; i < n && ncandidates < max_sessions; i++)
+			KeepCandidate(call, i, &candidates[ncandidates++]);
+		if (app_name != NULL || ncandidates >= max_sessions)
+			break;
+	}
+
+	for (int i = 0; i < ncandidates; i++)
+	{
+		SessionKey *key = &candidates[i];
+		bool		isnull;
+		int64		sid;
+
+		ss_session_key_values(key, args);
+		args[3] = TimestampTzGetDatum(cutoff);
+		if (ss_exec(Q_CITUS_EXPIRE_DELETE, args, NULL, false) == 0)
+			continue;			/* being written, written since, or gone */
+		sid = ss_result_int64(0, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("session_store.sessions holds a NULL sid")));
+		ss_delete_session_contents(key->user_id, sid);
+		deleted++;
+	}
+	return deleted;
+}
 
 /* SQL-callable functions */
 
@@ -69,6 +162,13 @@ session_store_expire_sessions(PG_FUNCTION_ARGS)
 													 IntervalPGetDatum(idle_for)));
 
 	ss_spi_begin(&call);
+	if (ss_in_citus_mode)
+	{
+		deleted = ExpireRouted(&call, cutoff, app_name, max_sessions);
+		ss_spi_end(&call);
+		ss_call_end(&call);
+		PG_RETURN_INT64(deleted);
+	}
 	args[0] = TimestampTzGetDatum(cutoff);
 	args[1] = Int32GetDatum(max_sessions);
 	args[2] = PointerGetDatum(app_name);
@@ -78,13 +178,7 @@ session_store_expire_sessions(PG_FUNCTION_ARGS)
 	/* keep the candidates: the statements below replace SPI_tuptable */
 	candidates = palloc(sizeof(SessionKey) * Max(ncandidates, 1));
 	for (int i = 0; i < ncandidates; i++)
-	{
-		bool		isnull;
-
-		candidates[i].app_name = DatumGetTextPP(ss_result_datum(&call, i, 1, &isnull));
-		candidates[i].user_id = DatumGetTextPP(ss_result_datum(&call, i, 2, &isnull));
-		candidates[i].session_id = DatumGetTextPP(ss_result_datum(&call, i, 3, &isnull));
-	}
+		KeepCandidate(&call, i, &candidates[i]);
 
 	for (int i = 0; i < ncandidates; i++)
 	{

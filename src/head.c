@@ -13,6 +13,16 @@
  * The head is read and written through direct.c, not SPI: these steps sit
  * inside the session lock's critical section on every append.
  *
+ * Distributed (citus.c) the rows live in shards, so the head is read,
+ * locked and written through SQL that Citus routes to the head's shard,
+ * and the session lock is the head's row lock: ss_lock_head takes it with
+ * an UPDATE that changes nothing and returns the head (UPDATE ... RETURNING,
+ * store.c says why not SELECT ... FOR UPDATE), on the node that holds it,
+ * which excludes a call delegated to that node and one run from any other
+ * node alike.  Under READ COMMITTED it returns the latest committed head;
+ * under REPEATABLE READ or SERIALIZABLE, a head changed since the snapshot
+ * makes it fail with 40001, before anything else is written.
+ *
  * Under READ COMMITTED the lock makes the read-then-write safe: no one else
  * can change the head until we commit.  Under REPEATABLE READ or
  * SERIALIZABLE the read may be older than the last holder's commit; the
@@ -27,9 +37,60 @@
 #include "session_store.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "common/int.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+
+/* Column col of the last SPI result, which must not be NULL. */
+static Datum
+RoutedColumn(SsCall *call, int col, const char *name)
+{
+	bool		isnull;
+	Datum		d = ss_result_datum(call, 0, col, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("session_store.sessions holds a NULL %s", name)));
+	return d;
+}
+
+/*
+ * Distributed mode: read the head through SPI, locking its row when
+ * for_update (the session lock, see the top).  SPI is connected here if
+ * the caller has not done it yet.
+ */
+static bool
+ReadHeadRouted(SsCall *call, const SessionKey *key, bool for_update,
+			   SessionHead *head)
+{
+	Datum		args[3];
+	int			n;
+
+	ss_spi_begin(call);
+	ss_session_key_values(key, args);
+	n = ss_exec(for_update ? Q_CITUS_HEAD_LOCK : Q_CITUS_HEAD_READ, args,
+				NULL, !for_update);
+	if (n == 0)
+		return false;
+	if (n != 1)
+		elog(ERROR, "session head read returned %d rows", n);
+	ss_check_result_type(1, INT8OID, "sessions", "sid");
+	ss_check_result_type(2, INT8OID, "sessions", "version");
+	ss_check_result_type(3, INT8OID, "sessions", "last_seq");
+	ss_check_result_type(4, TIMESTAMPTZOID, "sessions", "update_time");
+	ss_check_result_type(5, JSONBOID, "sessions", "state");
+	head->sid = DatumGetInt64(RoutedColumn(call, 1, "sid"));
+	head->version = DatumGetInt64(RoutedColumn(call, 2, "version"));
+	head->last_seq = DatumGetInt64(RoutedColumn(call, 3, "last_seq"));
+	head->update_time = DatumGetTimestampTz(RoutedColumn(call, 4, "update_time"));
+	head->state = DatumGetJsonbP(RoutedColumn(call, 5, "state"));
+	head->tuple = NULL;
+	head->key = key;
+	return true;
+}
 
 /*
  * Read the head of a session into *head; false if it does not exist.
@@ -51,11 +112,14 @@ bool
 ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 			 SessionHead *head)
 {
-	SsTable    *t = ss_table(call, SS_SESSIONS, for_update);
+	SsTable    *t;
 	Snapshot	snap;
 	HeapTuple	tuple;
 	MemoryContext old;
 
+	if (ss_in_citus_mode)
+		return ReadHeadRouted(call, key, for_update, head);
+	t = ss_table(call, SS_SESSIONS, for_update);
 	if (!for_update)
 		snap = RegisterSnapshot(GetActiveSnapshot());
 	else
@@ -91,6 +155,13 @@ ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 void
 ss_lock_head(SsCall *call, const SessionKey *key, SessionHead *head)
 {
+	if (ss_in_citus_mode)
+	{
+		/* the locking UPDATE is the session lock */
+		if (!ReadHeadRouted(call, key, true, head))
+			ss_report_session_missing(key);
+		return;
+	}
 	(void) ss_table(call, SS_SESSIONS, true);
 	ss_lock_session(key);
 	if (!ss_read_head(call, key, true, head))
@@ -152,7 +223,7 @@ void
 ss_advance_head(SsCall *call, SessionHead *head, int64 new_last_seq,
 				const StateDelta *delta)
 {
-	SsTable    *t = ss_table(call, SS_SESSIONS, true);
+	SsTable    *t = ss_in_citus_mode ? NULL : ss_table(call, SS_SESSIONS, true);
 	Jsonb	   *new_state = NULL;
 	int64		version;
 
@@ -166,11 +237,74 @@ ss_advance_head(SsCall *call, SessionHead *head, int64 new_last_seq,
 		elog(ERROR, "last_seq of a session cannot decrease");
 	head->last_seq = new_last_seq;
 	head->update_time = Max(GetCurrentTimestamp(), head->update_time);
+	if (ss_in_citus_mode)
+	{
+		Datum		args[7];
+
+		if (delta != NULL && delta->touches[SCOPE_SESSION])
+			head->state = ss_apply_delta(head->state,
+										 delta->set[SCOPE_SESSION],
+										 delta->remove[SCOPE_SESSION]);
+		ss_spi_begin(call);
+		ss_session_key_values(head->key, args);
+		args[3] = Int64GetDatum(head->version);
+		args[4] = Int64GetDatum(head->last_seq);
+		args[5] = TimestampTzGetDatum(head->update_time);
+		args[6] = JsonbPGetDatum(head->state);
+		if (ss_exec(Q_CITUS_HEAD_UPDATE, args, NULL, false) != 1)
+			elog(ERROR, "session head vanished under its row lock");
+		return;
+	}
 	if (delta != NULL && delta->touches[SCOPE_SESSION])
 		new_state = ss_apply_delta(ss_head_state(t, head->tuple),
 								   delta->set[SCOPE_SESSION],
 								   delta->remove[SCOPE_SESSION]);
 	ss_update_head(t, head->tuple, head, new_state);
+}
+
+/*
+ * Before the session lock: open the messages table for an append's
+ * inserts (direct path only; distributed, the inserts are statements).
+ */
+void
+ss_prepare_append(SsCall *call)
+{
+	if (!ss_in_citus_mode)
+		(void) ss_table(call, SS_MESSAGES, true);
+}
+
+/*
+ * Insert n messages of session (user_id, sid) with seq first_seq,
+ * first_seq + 1, ..., under the session lock: through direct.c on a single
+ * node; distributed, one routed INSERT, of an array for a batch (the
+ * head's shard holds the messages too: both are distributed by user_id,
+ * colocated).
+ */
+void
+ss_append_rows(SsCall *call, text *user_id, int64 sid, int64 first_seq,
+			   Datum *messages, int n, TimestampTz create_time)
+{
+	Datum		args[5];
+
+	if (!ss_in_citus_mode)
+	{
+		ss_insert_messages(ss_table(call, SS_MESSAGES, true), user_id, sid,
+						   first_seq, messages, n, create_time);
+		return;
+	}
+	ss_spi_begin(call);
+	args[0] = PointerGetDatum(user_id);
+	args[1] = Int64GetDatum(sid);
+	args[2] = Int64GetDatum(first_seq);
+	args[4] = TimestampTzGetDatum(create_time);
+	if (n == 1)
+		args[3] = messages[0];
+	else
+		args[3] = PointerGetDatum(construct_array(messages, n, JSONBOID,
+												  -1, false, TYPALIGN_INT));
+	if (ss_exec(n == 1 ? Q_CITUS_MESSAGE_INSERT : Q_CITUS_MESSAGES_INSERT,
+				args, NULL, false) != n)
+		elog(ERROR, "inserted a different number of messages than %d", n);
 }
 
 /* Delete the messages and idempotency keys of session (user_id, sid). */

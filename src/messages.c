@@ -22,6 +22,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "executor/tuptable.h"
@@ -50,6 +51,11 @@ enum
  * after_time.  Emitted in ascending seq order.  Runs on the caller's
  * snapshot.
  */
+static void EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo,
+							text *user_id, int64 sid, int64 after_seq,
+							int64 before_seq, TimestampTz after_time,
+							bool latest, int32 max_count);
+
 static void
 EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 		  int64 after_seq, int64 before_seq, TimestampTz after_time,
@@ -70,6 +76,12 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 
 	if (latest && max_count == 0)
 		return;
+	if (ss_in_citus_mode)
+	{
+		EmitSinceRouted(call, rsinfo, user_id, sid, after_seq, before_seq,
+						after_time, latest, max_count);
+		return;
+	}
 	t = ss_table(call, SS_MESSAGES, false);
 	pkey = ss_messages_key(t);
 	att_seq = ss_messages_attnum(t, MSG_SEQ);
@@ -127,6 +139,82 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 							 &rows[3 * i], nulls);
 	}
 	pfree(rows);
+}
+
+/*
+ * EmitSince in distributed mode: the same backward walk, as routed queries
+ * of at most SINCE_PAGE messages each, every page continuing below the
+ * oldest sequence number of the last one; it reads the rows it returns and
+ * at most one page more.
+ */
+#define SINCE_PAGE 100
+
+static void
+EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
+				int64 after_seq, int64 before_seq, TimestampTz after_time,
+				bool latest, int32 max_count)
+{
+	Datum	   *rows = NULL;	/* 3 per message: seq, message, create_time */
+	int			cap = 0;
+	int			n = 0;
+	bool		done = false;
+	Datum		args[5];
+
+	while (!done && (!latest || n < max_count))
+	{
+		int64		limit = latest ? Min(SINCE_PAGE, max_count - n) : SINCE_PAGE;
+		int			got;
+
+		args[0] = PointerGetDatum(user_id);
+		args[1] = Int64GetDatum(sid);
+		args[2] = Int64GetDatum(after_seq);
+		args[3] = Int64GetDatum(before_seq);
+		args[4] = Int64GetDatum(limit);
+		got = ss_exec(Q_CITUS_MESSAGES_BACK, args, NULL, true);
+		ss_check_result_type(1, INT8OID, "messages", "seq");
+		ss_check_result_type(2, JSONBOID, "messages", "message");
+		ss_check_result_type(3, TIMESTAMPTZOID, "messages", "create_time");
+		done = got < limit;
+		for (int r = 0; r < got; r++)
+		{
+			bool		isnull[3];
+			Datum		seq = ss_result_datum(call, r, 1, &isnull[0]);
+			Datum		message = ss_result_datum(call, r, 2, &isnull[1]);
+			Datum		created = ss_result_datum(call, r, 3, &isnull[2]);
+
+			if (isnull[0] || isnull[1] || isnull[2])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("session_store.messages holds a NULL column")));
+			if (DatumGetTimestampTz(created) < after_time)
+			{
+				done = true;
+				break;
+			}
+			if (n == cap)
+			{
+				MemoryContext old = MemoryContextSwitchTo(call->callcxt);
+
+				cap = Max(16, cap * 2);
+				rows = rows ? repalloc(rows, sizeof(Datum) * 3 * cap) :
+					palloc(sizeof(Datum) * 3 * cap);
+				MemoryContextSwitchTo(old);
+			}
+			rows[3 * n] = seq;
+			rows[3 * n + 1] = message;
+			rows[3 * n + 2] = created;
+			n++;
+			before_seq = DatumGetInt64(seq);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	for (int i = n - 1; i >= 0; i--)
+	{
+		bool		nulls[3] = {false, false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 &rows[3 * i], nulls);
+	}
 }
 
 /* SQL-callable functions */

@@ -9,12 +9,17 @@
  * lock: one SPI query, on the caller's snapshot, returns the session with
  * its user and app state, so the merged view is consistent.
  *
+ * Distributed (citus.c) there is no advisory lock: creates claim the id by
+ * inserting the head (InsertSessionRouted), deletes lock the head row by
+ * deleting it, and fork_session locks the source's head row.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_store.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 
@@ -66,21 +71,50 @@ ss_read_session(SsCall *call, const SessionKey *key, bool read_only,
 {
 	Datum		args[3];
 	bool		isnull;
+	Datum		d_app = (Datum) 0;
 	Jsonb	   *scope_state[3];
 	MemoryContext old;
 
+	/*
+	 * Distributed, app_states is distributed by app_name, apart from the
+	 * session's shard: the session with its user's state is one routed
+	 * query, the app's state another.
+	 */
 	ss_session_key_values(key, args);
-	if (ss_exec(Q_SESSION_READ, args, NULL, read_only) == 0)
+	if (ss_exec(ss_in_citus_mode ? Q_CITUS_SESSION_READ : Q_SESSION_READ,
+				args, NULL, read_only) == 0)
 		return false;
+	ss_check_result_type(1, JSONBOID, "sessions", "state");
+	ss_check_result_type(2, INT8OID, "sessions", "version");
+	ss_check_result_type(3, INT8OID, "sessions", "last_seq");
+	ss_check_result_type(4, TIMESTAMPTZOID, "sessions", "create_time");
+	ss_check_result_type(5, TIMESTAMPTZOID, "sessions", "update_time");
+	ss_check_result_type(6, JSONBOID, "user_states", "state");
+	if (!ss_in_citus_mode)
+		ss_check_result_type(7, JSONBOID, "app_states", "state");
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 	{
-		Datum		d = ss_result_datum(call, 0, i == 0 ? 1 : i + 5, &isnull);
+		Datum		d = ss_result_datum(call, 0, i == 0 ? 1 : 6, &isnull);
 
 		scope_state[i] = isnull ? NULL : DatumGetJsonbP(d);
 	}
-
 	memset(nulls, 0, sizeof(bool) * SS_SESSION_NATTS);
+	values[SC_VERSION] = ss_result_datum(call, 0, 2, &isnull);
+	values[SC_LAST_SEQ] = ss_result_datum(call, 0, 3, &isnull);
+	values[SC_CREATE_TIME] = ss_result_datum(call, 0, 4, &isnull);
+	values[SC_UPDATE_TIME] = ss_result_datum(call, 0, 5, &isnull);
+	if (!ss_in_citus_mode)
+		d_app = ss_result_datum(call, 0, 7, &isnull);
+	else if (ss_exec(Q_APP_STATE_GET, args, NULL, read_only) > 0)
+	{
+		ss_check_result_type(1, JSONBOID, "app_states", "state");
+		d_app = ss_result_datum(call, 0, 1, &isnull);
+	}
+	else
+		isnull = true;
+	scope_state[2] = isnull ? NULL : DatumGetJsonbP(d_app);
+
 	values[SC_APP_NAME] = PointerGetDatum(key->app_name);
 	values[SC_USER_ID] = PointerGetDatum(key->user_id);
 	values[SC_SESSION_ID] = PointerGetDatum(key->session_id);
@@ -90,10 +124,6 @@ ss_read_session(SsCall *call, const SessionKey *key, bool read_only,
 													  scope_state[1],
 													  scope_state[2]));
 	MemoryContextSwitchTo(old);
-	values[SC_VERSION] = ss_result_datum(call, 0, 2, &isnull);
-	values[SC_LAST_SEQ] = ss_result_datum(call, 0, 3, &isnull);
-	values[SC_CREATE_TIME] = ss_result_datum(call, 0, 4, &isnull);
-	values[SC_UPDATE_TIME] = ss_result_datum(call, 0, 5, &isnull);
 	return true;
 }
 
@@ -114,6 +144,33 @@ ss_session_result(FunctionCallInfo fcinfo, SsCall *call,
 	return HeapTupleGetDatum(tuple);
 }
 
+/* 23505 for a session that exists. */
+static void
+ReportSessionExists(const SessionKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("session \"%s\" already exists",
+					text_to_cstring(key->session_id)),
+			 errdetail("App \"%s\", user \"%s\".",
+					   text_to_cstring(key->app_name),
+					   text_to_cstring(key->user_id))));
+}
+
+/* 40001 for a session the transaction's snapshot sees but that was deleted. */
+static void
+ReportConcurrentDelete(const SessionKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent delete"),
+			 errdetail("Session \"%s\" of app \"%s\", user \"%s\" was deleted after this transaction's snapshot was taken.",
+					   text_to_cstring(key->session_id),
+					   text_to_cstring(key->app_name),
+					   text_to_cstring(key->user_id)),
+			 errhint("Retry the transaction.")));
+}
+
 /*
  * 23505 if the session exists.  The caller holds its lock; the check runs on
  * a snapshot taken now, so a session committed by a concurrent creator is
@@ -127,13 +184,7 @@ CheckSessionIsNew(const SessionKey *key)
 
 	ss_session_key_values(key, args);
 	if (ss_exec_latest(Q_SESSION_EXISTS, args, NULL) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("session \"%s\" already exists",
-						text_to_cstring(key->session_id)),
-				 errdetail("App \"%s\", user \"%s\".",
-						   text_to_cstring(key->app_name),
-						   text_to_cstring(key->user_id))));
+		ReportSessionExists(key);
 
 	/*
 	 * Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot may
@@ -142,15 +193,109 @@ CheckSessionIsNew(const SessionKey *key)
 	 * would meet both rows).
 	 */
 	if (IsolationUsesXactSnapshot() && ss_exec(Q_SESSION_EXISTS, args, NULL, true) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent delete"),
-				 errdetail("Session \"%s\" of app \"%s\", user \"%s\" was deleted after this transaction's snapshot was taken.",
-						   text_to_cstring(key->session_id),
-						   text_to_cstring(key->app_name),
-						   text_to_cstring(key->user_id)),
-				 errhint("Retry the transaction.")));
+		ReportConcurrentDelete(key);
 }
+
+/*
+ * Distributed mode: a new sid.  No counter: a node-local sequence numbers
+ * on each node on its own, and a user's shard can move to another node.
+ * A random 63-bit key instead, which must be unique only among the
+ * sessions of one user (every table keyed by sid has user_id in its key),
+ * and is made so by the unique index sessions (user_id, sid) that
+ * distribute() creates: a taken sid is a conflict, and the insert is tried
+ * again with another one.
+ */
+static int64
+NewSid(void)
+{
+	uint64		v = 0;
+
+	while (v == 0)
+	{
+		if (!pg_strong_random(&v, sizeof(v)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random session key")));
+		v &= (uint64) PG_INT64_MAX;
+	}
+	return (int64) v;
+}
+
+#define SID_ATTEMPTS 8
+
+/*
+ * Distributed mode: insert the head of a new session (version 0, the given
+ * state and last_seq) and return its sid; 23505 when the session exists.
+ *
+ * There is no lock to take before the row exists: the insert itself
+ * serializes creators of one id, on the primary key of the shard that
+ * holds it.  Under READ COMMITTED it is INSERT ... ON CONFLICT DO NOTHING:
+ * no row back means the id exists (the next statement sees it: 23505) or,
+ * with a chance of one in 2^63 per session of the user, the sid is taken
+ * (another sid is tried).  Under REPEATABLE READ or SERIALIZABLE ON
+ * CONFLICT would fail with 40001 on a session committed after the
+ * snapshot; a plain INSERT reports any committed or concurrent duplicate as
+ * 23505 at every isolation level, and is re-raised as the session-exists
+ * error (a duplicate sid, at the same odds, is reported the same way).
+ */
+static int64
+InsertSessionRouted(SsCall *call, const SessionKey *key, Jsonb *state,
+					int64 last_seq, TimestampTz now)
+{
+	Datum		args[7];
+
+	ss_session_key_values(key, args);
+	args[4] = JsonbPGetDatum(state);
+	args[5] = Int64GetDatum(last_seq);
+	args[6] = TimestampTzGetDatum(now);
+
+	if (IsolationUsesXactSnapshot())
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		args[3] = Int64GetDatum(NewSid());
+		PG_TRY();
+		{
+			ss_exec(Q_CITUS_SESSION_INSERT_STRICT, args, NULL, false);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+				PG_RE_THROW();
+			FlushErrorState();
+			ReportSessionExists(key);
+		}
+		PG_END_TRY();
+
+		/*
+		 * The snapshot may still see a session of that name deleted since
+		 * it was taken: then it sees two, and the create cannot be
+		 * serialized with that view.
+		 */
+		if (ss_exec(Q_SESSION_EXISTS, args, NULL, true) > 1)
+			ReportConcurrentDelete(key);
+		return DatumGetInt64(args[3]);
+	}
+
+	for (int attempt = 0; attempt < SID_ATTEMPTS; attempt++)
+	{
+		Datum		exists_args[3];
+
+		args[3] = Int64GetDatum(NewSid());
+		if (ss_exec(Q_CITUS_SESSION_INSERT, args, NULL, false) == 1)
+			return DatumGetInt64(args[3]);
+		ss_session_key_values(key, exists_args);
+		if (ss_exec(Q_SESSION_EXISTS, exists_args, NULL, false) > 0)
+			ReportSessionExists(key);
+	}
+	elog(ERROR, "no free session key after %d attempts", SID_ATTEMPTS);
+	return 0;					/* keep the compiler quiet */
+}
+
 
 /* SQL-callable functions */
 
@@ -193,14 +338,22 @@ session_store_create_session(PG_FUNCTION_ARGS)
 	ss_route_delta(state, ss_arg_bool(fcinfo, 4, "keep_nulls", false), &delta);
 
 	ss_spi_begin(&call);
-	ss_lock_session(&key);
-	CheckSessionIsNew(&key);
+	if (ss_in_citus_mode)
+		(void) InsertSessionRouted(&call, &key,
+								   delta.touches[SCOPE_SESSION] ?
+								   delta.set[SCOPE_SESSION] : ss_empty_object(),
+								   0, GetCurrentTimestamp());
+	else
+	{
+		ss_lock_session(&key);
+		CheckSessionIsNew(&key);
 
-	ss_session_key_values(&key, args);
-	args[3] = JsonbPGetDatum(delta.touches[SCOPE_SESSION] ?
-							 delta.set[SCOPE_SESSION] : ss_empty_object());
-	args[4] = TimestampTzGetDatum(GetCurrentTimestamp());
-	ss_exec(Q_SESSION_INSERT, args, NULL, false);
+		ss_session_key_values(&key, args);
+		args[3] = JsonbPGetDatum(delta.touches[SCOPE_SESSION] ?
+								 delta.set[SCOPE_SESSION] : ss_empty_object());
+		args[4] = TimestampTzGetDatum(GetCurrentTimestamp());
+		ss_exec(Q_SESSION_INSERT, args, NULL, false);
+	}
 	ss_apply_shared_deltas(&key, &delta);
 
 	if (!ss_read_session(&call, &key, false, values, nulls))
@@ -250,7 +403,9 @@ session_store_delete_session(PG_FUNCTION_ARGS)
 	ss_arg_session_key(fcinfo, &key);
 
 	ss_spi_begin(&call);
-	ss_lock_session(&key);
+	/* distributed, the DELETE's own row lock serializes with the writers */
+	if (!ss_in_citus_mode)
+		ss_lock_session(&key);
 	ss_session_key_values(&key, args);
 	found = ss_exec(Q_SESSION_DELETE, args, NULL, false) > 0;
 	if (found)
@@ -274,7 +429,8 @@ session_store_delete_session(PG_FUNCTION_ARGS)
  * so its next append continues right after the copied part, as it would
  * have in the source.  Both sessions are locked (in tag order): the copy is
  * consistent, and a concurrent append to the source lands entirely before
- * or entirely after it.
+ * or entirely after it.  (Distributed: the source's head row is locked and
+ * the new id is claimed by its insert.)
  */
 Datum
 session_store_fork_session(PG_FUNCTION_ARGS)
@@ -302,19 +458,30 @@ session_store_fork_session(PG_FUNCTION_ARGS)
 	up_to_seq = PG_ARGISNULL(4) ? PG_INT64_MAX : PG_GETARG_INT64(4);
 
 	ss_spi_begin(&call);
-	ss_lock_two_sessions(&src, &dst);
-	if (!ss_read_head(&call, &src, true, &head))
-		ss_report_session_missing(&src);
-	CheckSessionIsNew(&dst);
+	if (ss_in_citus_mode)
+	{
+		/* the source's row lock, then the insert that claims the new id */
+		ss_lock_head(&call, &src, &head);
+		last_seq = Max(0, Min(up_to_seq, head.last_seq));
+		new_sid = InsertSessionRouted(&call, &dst, head.state, last_seq,
+									  GetCurrentTimestamp());
+	}
+	else
+	{
+		ss_lock_two_sessions(&src, &dst);
+		if (!ss_read_head(&call, &src, true, &head))
+			ss_report_session_missing(&src);
+		CheckSessionIsNew(&dst);
 
-	last_seq = Max(0, Min(up_to_seq, head.last_seq));
-	ss_session_key_values(&src, args);
-	args[3] = PointerGetDatum(dst.session_id);
-	args[4] = Int64GetDatum(last_seq);
-	args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
-	if (ss_exec(Q_SESSION_FORK, args, NULL, false) != 1)
-		elog(ERROR, "source session vanished under its lock");
-	new_sid = ss_result_int64(0, 1, &isnull);
+		last_seq = Max(0, Min(up_to_seq, head.last_seq));
+		ss_session_key_values(&src, args);
+		args[3] = PointerGetDatum(dst.session_id);
+		args[4] = Int64GetDatum(last_seq);
+		args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+		if (ss_exec(Q_SESSION_FORK, args, NULL, false) != 1)
+			elog(ERROR, "source session vanished under its lock");
+		new_sid = ss_result_int64(0, 1, &isnull);
+	}
 
 	args[0] = PointerGetDatum(src.user_id);
 	args[1] = Int64GetDatum(head.sid);

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * session_store.c
- *	  Module entry point: the limits, as GUCs.
+ *	  Module entry point: the limits, as GUCs; the planner guard of
+ *	  distributed mode, when preloaded (citus.c).
  *
  * The SQL-callable functions live in the other files; session_store.h has
  * the map of the module.
@@ -44,6 +45,7 @@ _PG_init(void)
 							1000, 1, 1000000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	ss_citus_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("session_store");
 #else

@@ -6,6 +6,7 @@
  * Layout of the module:
  *	  validate.c  argument checks (NULLs, id lengths, JSON shapes, limits)
  *	  state.c     state-delta routing (app:/user:/temp:) and the merged view
+ *	  citus.c     distributed mode: which path a call takes, the planner guard
  *	  lock.c      the per-session advisory lock, in the extension's own space
  *	  store.c     SPI plumbing: prepared plans, owner switch, per-call memory
  *	  direct.c    the hot path's table access, through the executor's
@@ -100,6 +101,11 @@ extern Jsonb *ss_apply_delta(Jsonb *state, Jsonb *set, Datum remove);
 extern void ss_apply_shared_deltas(const SessionKey *key,
 								   const StateDelta *delta);
 
+/* citus.c */
+extern bool ss_in_citus_mode;	/* the mode of the call under way */
+extern bool ss_citus_mode(void);
+extern void ss_citus_init(void);
+
 /* lock.c */
 extern void ss_lock_session(const SessionKey *key);
 extern void ss_lock_two_sessions(const SessionKey *a, const SessionKey *b);
@@ -147,6 +153,19 @@ typedef enum SsQuery
 	Q_MESSAGES_TAIL,
 	Q_COUNT_APP,
 	Q_COUNT_USER,
+	/* distributed mode only (citus.c) */
+	Q_CITUS_HEAD_LOCK,
+	Q_CITUS_HEAD_READ,
+	Q_CITUS_SESSION_READ,
+	Q_CITUS_HEAD_UPDATE,
+	Q_CITUS_MESSAGE_INSERT,
+	Q_CITUS_MESSAGES_INSERT,
+	Q_CITUS_SESSION_INSERT,
+	Q_CITUS_SESSION_INSERT_STRICT,
+	Q_CITUS_FIRST_APP,
+	Q_CITUS_NEXT_APP,
+	Q_CITUS_EXPIRE_DELETE,
+	Q_CITUS_MESSAGES_BACK,
 #ifdef SESSION_STORE_TEST_NO_UPSERT
 	Q_USER_STATE_UPDATE,
 	Q_APP_STATE_UPDATE,
@@ -224,6 +243,8 @@ extern void ss_session_key_values(const SessionKey *key, Datum *values);
 /* Column access on the last SPI result, copied into the per-call context. */
 extern Datum ss_result_datum(SsCall *call, int row, int col, bool *isnull);
 extern int64 ss_result_int64(int row, int col, bool *isnull);
+extern void ss_check_result_type(int col, Oid type, const char *table,
+								 const char *column);
 
 /* head.c: the sessions row every mutation serializes on */
 typedef struct SessionHead
@@ -232,7 +253,9 @@ typedef struct SessionHead
 	int64		version;
 	int64		last_seq;
 	TimestampTz update_time;
-	HeapTuple	tuple;			/* the sessions row as read */
+	HeapTuple	tuple;			/* the sessions row as read (direct path) */
+	Jsonb	   *state;			/* its session state (distributed mode) */
+	const SessionKey *key;		/* whose head it is (distributed mode) */
 } SessionHead;
 
 extern bool ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
@@ -244,6 +267,10 @@ extern int64 ss_seq_after(const SessionKey *key, int64 last_seq, int64 n);
 extern void ss_advance_head(SsCall *call, SessionHead *head,
 							int64 new_last_seq, const StateDelta *delta);
 extern void ss_delete_session_contents(text *user_id, int64 sid);
+extern void ss_prepare_append(SsCall *call);
+extern void ss_append_rows(SsCall *call, text *user_id, int64 sid,
+						   int64 first_seq, Datum *messages, int n,
+						   TimestampTz create_time);
 
 /* direct.c */
 extern SsTable *ss_table(SsCall *call, SsTableId which, bool for_write);

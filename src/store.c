@@ -373,6 +373,113 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		2, {TEXTOID, TEXTOID}, true
 	},
 
+	/*
+	 * Distributed mode only (citus.c): the head read, locked and written
+	 * through SQL Citus routes to the head's shard; creates that need no
+	 * advisory lock; expiry without WITH RECURSIVE.
+	 */
+#define HEAD_COLUMNS \
+	"SELECT sid, version, last_seq, update_time, state" \
+	" FROM session_store.sessions WHERE" SESSION_KEY_QUAL
+	/*
+	 * The session lock: an UPDATE that changes nothing, not SELECT ... FOR
+	 * UPDATE.  Citus plans a locking read as a read, which does not pin the
+	 * shard's placement: across a shard move, the lock could be taken on
+	 * the old placement while the call's writes went to the new one.  A
+	 * modification takes Citus's shard metadata lock before it is routed
+	 * and keeps it to commit, so every statement of the call reaches the
+	 * same placement, and a move waits for the call (or the call for it).
+	 */
+	[Q_CITUS_HEAD_LOCK] = {
+		"UPDATE session_store.sessions SET version = version"
+		" WHERE" SESSION_KEY_QUAL
+		" RETURNING sid, version, last_seq, update_time, state",
+		3, {KEY3}
+	},
+	/* Q_SESSION_READ without the app's state, which lives on its own shard */
+	[Q_CITUS_SESSION_READ] = {
+		"SELECT s.state, s.version, s.last_seq, s.create_time, s.update_time,"
+		"       u.state"
+		" FROM session_store.sessions s"
+		" LEFT JOIN session_store.user_states u"
+		"   ON u.app_name OPERATOR(pg_catalog.=) s.app_name"
+		"  AND u.user_id OPERATOR(pg_catalog.=) s.user_id"
+		" WHERE s.app_name OPERATOR(pg_catalog.=) $1"
+		"   AND s.user_id OPERATOR(pg_catalog.=) $2"
+		"   AND s.session_id OPERATOR(pg_catalog.=) $3",
+		3, {KEY3}
+	},
+	[Q_CITUS_HEAD_READ] = {
+		HEAD_COLUMNS,
+		3, {KEY3}
+	},
+	[Q_CITUS_HEAD_UPDATE] = {
+		"UPDATE session_store.sessions"
+		" SET version = $4, last_seq = $5, update_time = $6, state = $7"
+		" WHERE" SESSION_KEY_QUAL,
+		7, {KEY3, INT8OID, INT8OID, TIMESTAMPTZOID, JSONBOID}
+	},
+	[Q_CITUS_MESSAGE_INSERT] = {
+		"INSERT INTO session_store.messages"
+		" (user_id, sid, seq, message, create_time)"
+		" VALUES ($1, $2, $3, $4, $5)",
+		5, {TEXTOID, INT8OID, INT8OID, JSONBOID, TIMESTAMPTZOID}
+	},
+	/* a batch: message i of the array $4 gets seq $3 + i - 1 */
+	[Q_CITUS_MESSAGES_INSERT] = {
+		"INSERT INTO session_store.messages"
+		" (user_id, sid, seq, message, create_time)"
+		" SELECT $1, $2, $3 OPERATOR(pg_catalog.+) (u.o OPERATOR(pg_catalog.-) 1), u.m, $5"
+		" FROM pg_catalog.unnest($4) WITH ORDINALITY AS u(m, o)",
+		5, {TEXTOID, INT8OID, INT8OID, JSONBARRAYOID, TIMESTAMPTZOID}
+	},
+	/* $4 sid, $5 state, $6 last_seq, $7 create/update time */
+#define CITUS_SESSION_INSERT \
+	"INSERT INTO session_store.sessions" \
+	" (app_name, user_id, session_id, sid, state, version, last_seq," \
+	"  create_time, update_time)" \
+	" VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7)"
+	[Q_CITUS_SESSION_INSERT] = {
+		CITUS_SESSION_INSERT " ON CONFLICT DO NOTHING RETURNING sid",
+		7, {KEY3, INT8OID, JSONBOID, INT8OID, TIMESTAMPTZOID}
+	},
+	[Q_CITUS_SESSION_INSERT_STRICT] = {
+		CITUS_SESSION_INSERT " RETURNING sid",
+		7, {KEY3, INT8OID, JSONBOID, INT8OID, TIMESTAMPTZOID}
+	},
+	/* the app names, in order: one min() per shard, merged by Citus */
+	[Q_CITUS_FIRST_APP] = {
+		"SELECT pg_catalog.min(app_name) FROM session_store.sessions",
+		0, {InvalidOid}
+	},
+	[Q_CITUS_NEXT_APP] = {
+		"SELECT pg_catalog.min(app_name) FROM session_store.sessions"
+		" WHERE app_name OPERATOR(pg_catalog.>) $1",
+		1, {TEXTOID}
+	},
+	/*
+	 * Delete an expiry candidate's head if it is still idle and nobody
+	 * holds it (SKIP LOCKED); one modification, for the reason above.
+	 */
+	[Q_CITUS_EXPIRE_DELETE] = {
+		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
+		" AND update_time OPERATOR(pg_catalog.<) $4"
+		" AND sid OPERATOR(pg_catalog.=) ("
+		"   SELECT sid FROM session_store.sessions WHERE" SESSION_KEY_QUAL
+		"   AND update_time OPERATOR(pg_catalog.<) $4"
+		"   FOR UPDATE SKIP LOCKED)"
+		" RETURNING sid",
+		4, {KEY3, TIMESTAMPTZOID}
+	},
+	/* get_messages' after_time, a page at a time from the newest back */
+	[Q_CITUS_MESSAGES_BACK] = {
+		"SELECT seq, message, create_time FROM session_store.messages"
+		" WHERE" MESSAGES_KEY_QUAL
+		" AND seq OPERATOR(pg_catalog.>) $3 AND seq OPERATOR(pg_catalog.<) $4"
+		" ORDER BY seq DESC LIMIT $5",
+		5, {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID}
+	},
+
 #ifdef SESSION_STORE_TEST_NO_UPSERT
 	/* test-only build: the update-else-insert that ON CONFLICT replaces */
 	[Q_USER_STATE_UPDATE] = {
@@ -400,33 +507,45 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 #endif
 };
 
-/* Plans kept for the life of the backend, prepared on first use. */
+/*
+ * Plans kept for the life of the backend, prepared on first use: one set
+ * for a single node, one for distributed mode (citus.c).
+ */
 static SPIPlanPtr plans[NUM_QUERIES];
+static SPIPlanPtr citus_plans[NUM_QUERIES];
 
 /* Prepare (once) and return the plan of query q; SPI must be connected. */
 static SPIPlanPtr
 ss_plan(SsQuery q)
 {
-	if (plans[q] == NULL)
+	SPIPlanPtr *slot = ss_in_citus_mode ? &citus_plans[q] : &plans[q];
+
+	if (query_defs[q].sql == NULL)
+		elog(ERROR, "session_store query %d is not defined", (int) q);
+	if (*slot == NULL)
 	{
 		const QueryDef *def = &query_defs[q];
 		SPIPlanPtr	plan;
 
 		/*
-		 * Generic plans from the start: every query is a key lookup or an
-		 * index range, so per-call replanning would buy nothing.
+		 * On a single node, generic plans from the start: every query is a
+		 * key lookup or an index range, so per-call replanning would buy
+		 * nothing.  Distributed, custom plans: Citus routes a statement by
+		 * the value of its distribution column, which a generic plan hides
+		 * behind a parameter (and cannot plan at all for a join).
 		 */
 		plan = SPI_prepare_cursor(def->sql, def->nargs,
 								  (Oid *) def->argtypes,
+								  ss_in_citus_mode ? CURSOR_OPT_CUSTOM_PLAN :
 								  CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 				 def->sql, SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		plans[q] = plan;
+		*slot = plan;
 	}
-	return plans[q];
+	return *slot;
 }
 
 /*
@@ -564,6 +683,8 @@ ss_call_begin(SsCall *call)
 {
 	const SsExtension *ext = ss_extension();
 
+	/* the storage path of the whole call (citus.c) */
+	ss_in_citus_mode = ss_citus_mode();
 	call->oldcxt = CurrentMemoryContext;
 	call->callcxt = AllocSetContextCreate(CurrentMemoryContext,
 										  "session_store call",
@@ -596,10 +717,16 @@ ss_call_end(SsCall *call)
 	MemoryContextDelete(call->callcxt);
 }
 
-/* Connect SPI; the call already runs as the extension owner. */
+/*
+ * Connect SPI, unless the call is connected already (distributed mode
+ * connects at the session lock); the call already runs as the extension
+ * owner.
+ */
 void
 ss_spi_begin(SsCall *call)
 {
+	if (call->connected)
+		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	call->connected = true;
@@ -709,6 +836,24 @@ ss_result_datum(SsCall *call, int row, int col, bool *isnull)
 		d = datumCopy(d, false, att->attlen);
 	MemoryContextSwitchTo(old);
 	return d;
+}
+
+/*
+ * 42804 unless column col (1-based) of the last result is of type type: a
+ * column of the extension's tables whose type was changed must be a clean
+ * error, never a value read as another type.
+ */
+void
+ss_check_result_type(int col, Oid type, const char *table, const char *column)
+{
+	Oid			found = SPI_gettypeid(SPI_tuptable->tupdesc, col);
+
+	if (found != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of table session_store.%s is of type %s, not %s",
+						column, table, format_type_be(found), format_type_be(type)),
+				 errhint("Change the column back to type %s.", format_type_be(type))));
 }
 
 /* An int8 column of the last result. */

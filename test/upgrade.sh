@@ -186,7 +186,7 @@ check $db "keys of 1.0 have no request digest and no removed count" \
 	"SELECT count(*) = 36 AND count(request_digest) = 0 AND count(removed) = 0
 	 FROM session_store.idempotency_keys"
 check $db "one function per name: no 1.0 signature left beside its 1.1 one" \
-	"SELECT count(*) = 15 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
+	"SELECT count(*) = 16 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
 	 WHERE pronamespace = 'session_store'::regnamespace GROUP BY proname) p"
 check $db "the new signatures are the ones left" \
 	"SELECT to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean)') IS NOT NULL
@@ -197,7 +197,7 @@ check $db "the new signatures are the ones left" \
 	    AND to_regprocedure('session_store.list_sessions(text, text, integer, text, boolean)') IS NOT NULL
 	    AND to_regprocedure('session_store.list_sessions(text, text, integer, text)') IS NULL"
 check $db "the new functions are members of the extension, the old ones are gone from it" \
-	"SELECT count(*) = 15 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	"SELECT count(*) = 16 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 	 WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 	   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store')"
 

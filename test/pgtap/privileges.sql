@@ -27,7 +27,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_app;
 CREATE ROLE ss_priv_exec_only NOLOGIN;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_exec_only;
 
-SELECT plan(115);
+SELECT plan(116);
 
 -- The lists below are complete: a function, table or sequence added to the
 -- schema makes these fail until this file covers it.
@@ -35,7 +35,7 @@ SELECT functions_are('session_store', ARRAY[
     'create_session', 'get_session', 'list_sessions', 'delete_session',
     'append_messages', 'get_messages', 'pop_message', 'rewind_session',
     'clear_session', 'fork_session', 'get_app_state', 'get_user_state',
-    'expire_sessions', 'replace_messages', 'count_sessions'],
+    'expire_sessions', 'replace_messages', 'count_sessions', 'distribute'],
     'this file calls every function of the schema');
 SELECT tables_are('session_store', ARRAY[
     'sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states'],
@@ -108,7 +108,8 @@ FROM (VALUES
   ('get_user_state',  $$SELECT session_store.get_user_state('priv', 'alice')$$),
   ('expire_sessions', $$SELECT session_store.expire_sessions('1 hour')$$),
   ('replace_messages', $$SELECT * FROM session_store.replace_messages('priv', 'alice', 's1', '[]', '[]')$$),
-  ('count_sessions',  $$SELECT session_store.count_sessions('priv')$$)
+  ('count_sessions',  $$SELECT session_store.count_sessions('priv')$$),
+  ('distribute',      $$SELECT session_store.distribute()$$)
 ) AS calls(fn, call)
 ORDER BY fn;
 RESET ROLE;
