@@ -43,6 +43,11 @@ enum
 	MSG_USER_ID = 1, MSG_SID, MSG_SEQ, MSG_MESSAGE, MSG_CREATE_TIME
 };
 
+static void EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo,
+							text *user_id, int64 sid, int64 after_seq,
+							int64 before_seq, TimestampTz after_time,
+							bool latest, int32 max_count);
+
 /*
  * The messages of the window after_seq < seq < before_seq of session
  * (user_id, sid) whose create_time >= after_time, at most max_count of
@@ -51,11 +56,6 @@ enum
  * after_time.  Emitted in ascending seq order.  Runs on the caller's
  * snapshot.
  */
-static void EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo,
-							text *user_id, int64 sid, int64 after_seq,
-							int64 before_seq, TimestampTz after_time,
-							bool latest, int32 max_count);
-
 static void
 EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 		  int64 after_seq, int64 before_seq, TimestampTz after_time,
