@@ -64,6 +64,7 @@ export interface SessionStoreServiceOptions {
 /** A BaseSessionService that stores sessions in session_store. */
 export class SessionStoreService extends BaseSessionService {
   readonly store: SessionStore;
+  private readonly ownsStore: boolean;
   private readonly tokenCacheSize: number;
   /** (app, user, ascending, offset) -> the page token that continues at that offset. */
   private readonly tokens = new Map<string, string>();
@@ -74,13 +75,14 @@ export class SessionStoreService extends BaseSessionService {
    */
   constructor(source: SessionStore | StoreSource, opts: SessionStoreServiceOptions = {}) {
     super();
+    this.ownsStore = !(source instanceof SessionStore);
     this.store = source instanceof SessionStore ? source : new SessionStore(source);
     this.tokenCacheSize = opts.pageTokenCacheSize ?? 10000;
   }
 
-  /** Ends the pool if the service made it from a connection string. */
+  /** Ends the pool if the service made it from a connection string; a store passed in is left alone. */
   async close(): Promise<void> {
-    await this.store.close();
+    if (this.ownsStore) await this.store.close();
   }
 
   override async createSession(req: CreateSessionRequest): Promise<Session> {
@@ -118,9 +120,10 @@ export class SessionStoreService extends BaseSessionService {
    * page's keyset token, at O(limit) whatever the offset.  An offset never
    * reached that way is walked to in pages of up to 10,000 keyset rows.
    * A page continues from the position where the one before it ended, so
-   * sessions updated meanwhile are neither repeated nor skipped; a listing
-   * that starts again at offset 0 forgets the old positions of that
-   * direction.  Positions are kept per direction: a token of one order
+   * within one service object sessions updated meanwhile are neither
+   * repeated nor skipped; the positions are this object's own (another
+   * process, or a listing that starts again at offset 0, starts afresh,
+   * and there offsets move with updates as in any offset paging).  Positions are kept per direction: a token of one order
    * never continues the other.
    */
   override async listSessions(req: ListSessionsRequest): Promise<ListSessionsResponse> {

@@ -27,6 +27,7 @@ export type SessionStoreSessionOptions = (StoreSource | { store: SessionStore })
 /** An OpenAI Agents session whose history lives in session_store. */
 export class SessionStoreSession implements SessionHistoryTransactionAwareSession {
   readonly store: SessionStore;
+  private readonly ownsStore: boolean;
   readonly appName: string;
   readonly userId: string;
   private readonly sessionId: string;
@@ -40,12 +41,13 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
     this.appName = appName;
     this.userId = userId;
     const s = (source as { store?: unknown }).store;
+    this.ownsStore = !(s instanceof SessionStore);
     this.store = s instanceof SessionStore ? s : new SessionStore(source as StoreSource);
   }
 
-  /** Ends the pool if this session made it from a connection string. */
+  /** Ends the pool if this session made it from a connection string; a store passed in is left alone. */
   async close(): Promise<void> {
-    await this.store.close();
+    if (this.ownsStore) await this.store.close();
   }
 
   async getSessionId(): Promise<string> {

@@ -281,4 +281,16 @@ describe('SessionStoreService', () => {
     assert.ok(s.id);
     await own.close();
   });
+
+  test('close() leaves a SessionStore passed in open for its other users', async () => {
+    const shared = new SessionStore({ connectionString: `postgresql:///${pool.options.database}`,
+                                      host: process.env.PGHOST, port: Number(process.env.PGPORT) });
+    const one = new SessionStoreService(shared);
+    const other = new SessionStoreService(shared);
+    await one.createSession({ appName: APP, userId: 'shared' });
+    await one.close();
+    const s = await other.createSession({ appName: APP, userId: 'shared' });
+    assert.ok(s.id);
+    await shared.close();
+  });
 });
