@@ -274,16 +274,23 @@ CheckSuffix(const SessionKey *key, int64 sid, Jsonb *expected, int n)
 	args[1] = Int64GetDatum(sid);
 	args[2] = Int64GetDatum((int64) n);
 	match = ss_exec(Q_MESSAGES_TAIL, args, NULL, false) == n;
+	if (n > 0)
+		ss_check_result_type(2, JSONBOID, "messages", "message");
 
 	/* rows come newest first; expected is oldest first */
 	for (int i = 0; match && i < n; i++)
 	{
 		JsonbValue *want = getIthJsonbValueFromContainer(&expected->root,
 														 n - 1 - i);
-		Jsonb	   *have = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc,
-														2, &isnull));
+		Datum		stored = SPI_getbinval(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, 2, &isnull);
+		Jsonb	   *have;
 
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("session_store.messages holds a NULL column")));
+		have = DatumGetJsonbP(stored);
 		match = want != NULL && want->type == jbvBinary &&
 			compareJsonbContainers(want->val.binary.data, &have->root) == 0;
 	}
