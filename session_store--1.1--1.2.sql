@@ -71,9 +71,36 @@ RETURNS session_store.session
 AS 'MODULE_PATHNAME', 'session_store_fork_session'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION session_store.pop_message(
+    app_name text, user_id text, session_id text,
+    expected_version bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
+AS 'MODULE_PATHNAME', 'session_store_pop_message'
+LANGUAGE C VOLATILE ROWS 1;
+
+CREATE FUNCTION session_store.rewind_session(
+    app_name text, user_id text, session_id text, to_seq bigint,
+    expected_version bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'session_store_rewind_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.clear_session(
+    app_name text, user_id text, session_id text,
+    expected_version bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'session_store_clear_session'
+LANGUAGE C VOLATILE;
+
 REVOKE ALL ON FUNCTION
     session_store.create_session(text, text, jsonb, text, boolean, text),
-    session_store.fork_session(text, text, text, text, bigint, text)
+    session_store.fork_session(text, text, text, text, bigint, text),
+    session_store.pop_message(text, text, text, bigint, text),
+    session_store.rewind_session(text, text, text, bigint, bigint, text),
+    session_store.clear_session(text, text, text, bigint, text)
 FROM PUBLIC;
 
 /*
@@ -95,7 +122,13 @@ BEGIN
             ('session_store.create_session(text, text, jsonb, text, boolean)',
              'session_store.create_session(text, text, jsonb, text, boolean, text)'),
             ('session_store.fork_session(text, text, text, text, bigint)',
-             'session_store.fork_session(text, text, text, text, bigint, text)')
+             'session_store.fork_session(text, text, text, text, bigint, text)'),
+            ('session_store.pop_message(text, text, text, bigint)',
+             'session_store.pop_message(text, text, text, bigint, text)'),
+            ('session_store.rewind_session(text, text, text, bigint, bigint)',
+             'session_store.rewind_session(text, text, text, bigint, bigint, text)'),
+            ('session_store.clear_session(text, text, text, bigint)',
+             'session_store.clear_session(text, text, text, bigint, text)')
         ) AS v(o, n)
     LOOP
         SELECT p.proacl INTO init_acl
@@ -127,6 +160,9 @@ $carry$;
 
 DROP FUNCTION session_store.create_session(text, text, jsonb, text, boolean);
 DROP FUNCTION session_store.fork_session(text, text, text, text, bigint);
+DROP FUNCTION session_store.pop_message(text, text, text, bigint);
+DROP FUNCTION session_store.rewind_session(text, text, text, bigint, bigint);
+DROP FUNCTION session_store.clear_session(text, text, text, bigint);
 
 -- == Citus ==
 
@@ -148,7 +184,10 @@ BEGIN
     END IF;
     FOREACH fn IN ARRAY ARRAY[
         'session_store.create_session(text, text, jsonb, text, boolean, text)',
-        'session_store.fork_session(text, text, text, text, bigint, text)']
+        'session_store.fork_session(text, text, text, text, bigint, text)',
+        'session_store.pop_message(text, text, text, bigint, text)',
+        'session_store.rewind_session(text, text, text, bigint, bigint, text)',
+        'session_store.clear_session(text, text, text, bigint, text)']
     LOOP
         PERFORM pg_catalog.create_distributed_function(fn::pg_catalog.regprocedure,
             'user_id', colocate_with => 'session_store.sessions');

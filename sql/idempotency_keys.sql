@@ -84,3 +84,88 @@ SELECT version FROM session_store.create_session('ik', 'tx', NULL, 't1', idempot
 SELECT version FROM session_store.create_session('ik', 'tx', NULL, 't1', idempotency_key => 'kt');
 ROLLBACK;
 SELECT count(*) FROM session_store.get_session('ik', 'tx', 't1');
+
+-- pop_message: a retry returns the row the first call popped
+SELECT session_id FROM session_store.create_session('ik', 'p', NULL, 'p1');
+SELECT last_seq FROM session_store.append_messages('ik', 'p', 'p1',
+    (SELECT jsonb_agg(jsonb_build_object('n', i)) FROM generate_series(1, 6) i));
+SELECT seq, message, create_time = (SELECT create_time FROM session_store.get_messages('ik', 'p', 'p1', 1)) AS same_time
+FROM session_store.pop_message('ik', 'p', 'p1', 1, idempotency_key => 'kp1');
+SELECT version, last_seq FROM session_store.get_session('ik', 'p', 'p1');
+-- ... even when expected_version no longer matches, and nothing more goes
+SELECT seq, message FROM session_store.pop_message('ik', 'p', 'p1', 1, idempotency_key => 'kp1');
+SELECT seq, message FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'kp1');
+SELECT version, last_seq, (SELECT count(*) FROM session_store.get_messages('ik', 'p', 'p1')) AS messages
+FROM session_store.get_session('ik', 'p', 'p1');
+-- a message stored out of line is returned whole by a replay
+SELECT first_seq FROM session_store.append_messages('ik', 'p', 'p1',
+    jsonb_build_array(jsonb_build_object('big', (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g))));
+SELECT seq, md5(message::text) FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'kp-big');
+SELECT seq, md5(message::text) FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'kp-big');
+-- another key pops the next one; a version check still applies to it
+SELECT seq FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'kp2');
+SELECT test.try($$SELECT * FROM session_store.pop_message('ik', 'p', 'p1', 1, idempotency_key => 'kp3')$$);
+-- a pop of an empty session records its key: the retry pops nothing either
+SELECT session_id FROM session_store.create_session('ik', 'p', NULL, 'p2');
+SELECT count(*) FROM session_store.pop_message('ik', 'p', 'p2', idempotency_key => 'kp-empty');
+SELECT first_seq FROM session_store.append_messages('ik', 'p', 'p2', '[{"n": 1}]');
+SELECT count(*) FROM session_store.pop_message('ik', 'p', 'p2', idempotency_key => 'kp-empty');
+SELECT count(*) FROM session_store.get_messages('ik', 'p', 'p2');
+
+-- rewind_session and clear_session: a retry returns the first call's count
+SELECT session_store.rewind_session('ik', 'p', 'p1', 2, idempotency_key => 'kr1');
+SELECT version FROM session_store.get_session('ik', 'p', 'p1');
+SELECT first_seq FROM session_store.append_messages('ik', 'p', 'p1', '[{"n": 10}, {"n": 11}]');
+SELECT session_store.rewind_session('ik', 'p', 'p1', 2, 0, idempotency_key => 'kr1');
+SELECT array_agg(seq ORDER BY seq) FROM session_store.get_messages('ik', 'p', 'p1');
+SELECT session_store.rewind_session('ik', 'p', 'p1', 9, idempotency_key => 'kr-none');
+SELECT session_store.rewind_session('ik', 'p', 'p1', 9, idempotency_key => 'kr-none');
+SELECT session_store.clear_session('ik', 'p', 'p1', idempotency_key => 'kx1');
+SELECT first_seq FROM session_store.append_messages('ik', 'p', 'p1', '[{"n": 12}]');
+SELECT session_store.clear_session('ik', 'p', 'p1', 0, idempotency_key => 'kx1');
+SELECT version, last_seq, (SELECT count(*) FROM session_store.get_messages('ik', 'p', 'p1')) AS messages
+FROM session_store.get_session('ik', 'p', 'p1');
+
+-- 42710: each kind's key refused by every other kind, nothing written
+SELECT test.try($$SELECT * FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'kr1')$$);
+SELECT test.try($$SELECT * FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'kx1')$$);
+SELECT test.try($$SELECT session_store.rewind_session('ik', 'p', 'p1', 0, idempotency_key => 'kp1')$$);
+SELECT test.try($$SELECT session_store.rewind_session('ik', 'p', 'p1', 0, idempotency_key => 'kx1')$$);
+SELECT test.try($$SELECT session_store.clear_session('ik', 'p', 'p1', idempotency_key => 'kr1')$$);
+SELECT test.try($$SELECT session_store.clear_session('ik', 'p', 'p1', idempotency_key => 'kp1')$$);
+SELECT first_seq FROM session_store.append_messages('ik', 'p', 'p1', '[{"n": 13}]', idempotency_key => 'ka1');
+SELECT test.try($$SELECT * FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'ka1')$$);
+SELECT test.try($$SELECT session_store.rewind_session('ik', 'p', 'p1', 0, idempotency_key => 'ka1')$$);
+SELECT test.try($$SELECT session_store.clear_session('ik', 'p', 'p1', idempotency_key => 'ka1')$$);
+SELECT test.try($$SELECT session_store.append_messages('ik', 'p', 'p1', '[]', idempotency_key => 'kp1')$$);
+SELECT test.try($$SELECT session_store.append_messages('ik', 'p', 'p1', '[]', idempotency_key => 'kr1')$$);
+SELECT test.try($$SELECT session_store.replace_messages('ik', 'p', 'p1', '[]', '[]', idempotency_key => 'kx1')$$);
+SELECT test.try($$SELECT session_store.fork_session('ik', 'p', 'p2', 'p1', idempotency_key => 'kp1')$$);
+SELECT version, last_seq, (SELECT count(*) FROM session_store.get_messages('ik', 'p', 'p1')) AS messages
+FROM session_store.get_session('ik', 'p', 'p1');
+-- a key is per session: the same key on another session is a new call
+SELECT session_store.clear_session('ik', 'p', 'p2', idempotency_key => 'kx1');
+
+-- the keys go with their session (delete, expire); then they are free again
+SELECT session_store.delete_session('ik', 'p', 'p1');
+SELECT count(*) AS keys_left, count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM session_store.sessions s WHERE s.user_id = k.user_id AND s.sid = k.sid)) AS keys_of_no_session
+FROM session_store.idempotency_keys k WHERE k.user_id = 'p';
+SELECT session_id FROM session_store.create_session('ik', 'p', NULL, 'p1');
+SELECT first_seq FROM session_store.append_messages('ik', 'p', 'p1', '[{"n": 1}]');
+SELECT seq FROM session_store.pop_message('ik', 'p', 'p1', idempotency_key => 'kp1');
+SELECT count(*) AS keys_of_app FROM session_store.idempotency_keys k
+JOIN session_store.sessions s ON s.user_id = k.user_id AND s.sid = k.sid WHERE s.app_name = 'ik';
+UPDATE session_store.sessions SET update_time = update_time - interval '2 days' WHERE app_name = 'ik';
+SELECT session_store.expire_sessions('1 day', 'ik') > 0 AS expired;
+SELECT count(*) AS keys_of_no_session FROM session_store.idempotency_keys k
+WHERE NOT EXISTS (SELECT 1 FROM session_store.sessions s WHERE s.user_id = k.user_id AND s.sid = k.sid);
+
+-- a key row written around the API with an unknown operation: a clean error
+SELECT session_id FROM session_store.create_session('ik', 'p', NULL, 'p3');
+INSERT INTO session_store.idempotency_keys (user_id, sid, idempotency_key, version, update_time, operation)
+SELECT user_id, sid, 'bad', 0, now(), 'vacuum' FROM session_store.sessions WHERE user_id = 'p' AND session_id = 'p3';
+SELECT test.try($$SELECT * FROM session_store.pop_message('ik', 'p', 'p3', idempotency_key => 'bad')$$);
+SELECT test.try($$SELECT session_store.append_messages('ik', 'p', 'p3', '[]', idempotency_key => 'bad')$$);
+SELECT test.try($$SELECT session_store.create_session('ik', 'p', NULL, 'p3', idempotency_key => 'bad')$$);
+SELECT session_store.delete_session('ik', 'p', 'p3');

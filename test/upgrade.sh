@@ -409,8 +409,14 @@ check $db "one function per name: no 1.1 signature left beside its 1.2 one" \
 check $db "the 1.2 signatures are the ones left, members of the extension" \
 	"SELECT to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean, text)') IS NOT NULL
 	    AND to_regprocedure('session_store.fork_session(text, text, text, text, bigint, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.pop_message(text, text, text, bigint, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.rewind_session(text, text, text, bigint, bigint, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.clear_session(text, text, text, bigint, text)') IS NOT NULL
 	    AND to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean)') IS NULL
 	    AND to_regprocedure('session_store.fork_session(text, text, text, text, bigint)') IS NULL
+	    AND to_regprocedure('session_store.pop_message(text, text, text, bigint)') IS NULL
+	    AND to_regprocedure('session_store.rewind_session(text, text, text, bigint, bigint)') IS NULL
+	    AND to_regprocedure('session_store.clear_session(text, text, text, bigint)') IS NULL
 	    AND (SELECT count(*) = 16 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 	         WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 	           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store'))"
@@ -418,6 +424,7 @@ check $db "every EXECUTE grant carried to the replacing signature (PUBLIC and gr
 	"SELECT string_agg(g, E'\n' ORDER BY g) = \$e\$$grants_1_1\$e\$
 	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%fork_session:ss_up_reader:true%'
 	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%create_session:-:false%'
+	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%pop_message:ss_up_admin:false%'
 	 FROM ($grants_sql) x(g)"
 check $db "no carried grant is recorded as the extension's own (pg_init_privs): pg_dump dumps them" \
 	"SELECT ($init_privs_sql) IS NULL"
@@ -435,6 +442,26 @@ check $db "... forks with a key (the grant option's holder too, its grant carrie
 	"SET ROLE ss_up_reader;
 	 SELECT (SELECT last_seq = 4 AND version = 1 FROM session_store.fork_session('up-a', 'eve', 'e1', 'k2', idempotency_key => 'fk'))
 	    AND (SELECT count(*) = 4 FROM session_store.get_messages('up-a', 'eve', 'k2'))"
+check $db "... pops, rewinds and clears with keys on data written before the update; retries return the first results" \
+	"SET ROLE ss_up_app;
+	 SELECT (SELECT array_agg(seq) = '{1,2,3}' FROM session_store.get_messages('up-a', 'eve', 'e1'))
+	    AND (SELECT seq = 3 AND message = '{\"a\": 3}' FROM session_store.pop_message('up-a', 'eve', 'e1', idempotency_key => 'pk'))"
+check $db "... (the retries)" \
+	"SET ROLE ss_up_app;
+	 SELECT (SELECT count(*) = 2 FROM session_store.get_messages('up-a', 'eve', 'e1'))
+	    AND (SELECT seq = 3 AND message = '{\"a\": 3}' FROM session_store.pop_message('up-a', 'eve', 'e1', 0, idempotency_key => 'pk'))
+	    AND session_store.rewind_session('up-a', 'bob', 's3', 30, idempotency_key => 'rk') = 9
+	    AND session_store.clear_session('up-b', 'alice', 's1', idempotency_key => 'xk') = 40"
+check $db "... (the retries of rewind and clear, and what they left)" \
+	"SET ROLE ss_up_app;
+	 SELECT session_store.rewind_session('up-a', 'bob', 's3', 30, 0, idempotency_key => 'rk') = 9
+	    AND session_store.clear_session('up-b', 'alice', 's1', 0, idempotency_key => 'xk') = 40
+	    AND (SELECT max(seq) = 30 FROM session_store.get_messages('up-a', 'bob', 's3'))
+	    AND (SELECT count(*) = 0 FROM session_store.get_messages('up-b', 'alice', 's1'))
+	    AND upchk.try(\$\$SELECT * FROM session_store.pop_message('up-a', 'bob', 's3', idempotency_key => 'rk')\$\$) = '42710'"
+check $db "the grant carried to ss_up_admin works: pop_message with a key" \
+	"SET ROLE ss_up_admin;
+	 SELECT count(*) = 1 FROM session_store.pop_message('up-a', 'bob', 's3', idempotency_key => 'pk2')"
 check $db "a key stored before the update is an append's: 42710 for the new kinds, a replay for append_messages" \
 	"SET ROLE ss_up_app;
 	 SELECT upchk.try(\$\$SELECT session_store.create_session('up-a', 'eve', NULL, 'e1', idempotency_key => 'e-1')\$\$) = '42710'
