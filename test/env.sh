@@ -1,8 +1,14 @@
 # Sourced by the test scripts: where PostgreSQL lives, and how to run a
 # command as an unprivileged user (initdb and postgres refuse root).
+# PG_CONFIG, when set (as for make), names the installation to use instead.
 PG_MAJOR="${PG_MAJOR:-15}"
-PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
-PGXS_DIR="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs"
+if [ -n "${PG_CONFIG:-}" ]; then
+	PG_BIN=$("$PG_CONFIG" --bindir)
+	PGXS_DIR=$(dirname "$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")")
+else
+	PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+	PGXS_DIR="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs"
+fi
 PYTHON=/usr/bin/python3			# Debian's python, where python3-psycopg lives
 export PG_MAJOR PYTHON
 
