@@ -48,6 +48,94 @@ SELECT test.try($$SELECT session_store.replace_messages('tc', 'u', 's', '[{"n": 
 ALTER TABLE session_store.messages ALTER COLUMN message TYPE jsonb USING message::jsonb;
 SELECT version FROM session_store.get_session('tc', 'u', 's');
 
+-- so are the reads: every value read back is checked against its type
+-- before it is used or returned (a retyped message was a crash, a retyped
+-- seq or last_seq a garbage number); each read below consumes its result
+-- as text, and what it changed is undone
+CREATE FUNCTION test.try_undone(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'TUNDO', MESSAGE = test.try(stmt);
+EXCEPTION WHEN SQLSTATE 'TUNDO' THEN
+    RETURN SQLERRM;
+END
+$$;
+CREATE FUNCTION test.reads() RETURNS TABLE (call text, result text)
+LANGUAGE sql AS $$
+    SELECT c, test.try_undone(c) FROM unnest(ARRAY[
+        $c$SELECT x::text FROM session_store.get_messages('tr', 'u', 's') x$c$,
+        $c$SELECT x::text FROM session_store.get_messages('tr', 'u', 's', 1) x$c$,
+        $c$SELECT x::text FROM session_store.get_messages('tr', 'u', 's', after_time => '-infinity') x$c$,
+        $c$SELECT x::text FROM session_store.pop_message('tr', 'u', 's') x$c$,
+        $c$SELECT x::text FROM session_store.list_sessions('tr') x$c$,
+        $c$SELECT x::text FROM session_store.list_sessions('tr', 'u') x$c$,
+        $c$SELECT x::text FROM session_store.get_session('tr', 'u', 's') x$c$,
+        $c$SELECT session_store.get_user_state('tr', 'u')::text$c$,
+        $c$SELECT session_store.get_app_state('tr')::text$c$,
+        $c$SELECT session_store.expire_sessions('100 years', 'tr')$c$]) c
+$$;
+SELECT version FROM session_store.create_session('tr', 'u', '{"user:k": 1, "app:k": 1}', 's');
+SELECT last_seq FROM session_store.append_messages('tr', 'u', 's', '[{"n": 1}, {"n": 2}]');
+SELECT version AS old_version, last_seq AS old_last_seq
+FROM session_store.get_session('tr', 'u', 's') \gset
+ALTER TABLE session_store.messages ALTER COLUMN message TYPE json;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.messages ALTER COLUMN message TYPE jsonb USING message::jsonb;
+ALTER TABLE session_store.messages ALTER COLUMN seq TYPE numeric;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.messages ALTER COLUMN seq TYPE bigint;
+ALTER TABLE session_store.messages ALTER COLUMN create_time TYPE timestamp;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.messages ALTER COLUMN create_time TYPE timestamptz;
+ALTER TABLE session_store.sessions ALTER COLUMN last_seq TYPE numeric;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.sessions ALTER COLUMN last_seq TYPE bigint;
+ALTER TABLE session_store.sessions ALTER COLUMN session_id TYPE varchar(128);
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.sessions ALTER COLUMN session_id TYPE text COLLATE "C";
+ALTER TABLE session_store.user_states ALTER COLUMN state TYPE json;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.user_states ALTER COLUMN state TYPE jsonb USING state::jsonb;
+ALTER TABLE session_store.app_states ALTER COLUMN state TYPE json;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.app_states ALTER COLUMN state TYPE jsonb USING state::jsonb;
+-- a stored idempotency key is read back through the same checks
+SELECT first_seq FROM session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key');
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN last_seq TYPE numeric;
+SELECT test.try($$SELECT session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key')$$);
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN last_seq TYPE bigint;
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN request_digest TYPE text
+    USING encode(request_digest, 'hex');
+SELECT test.try($$SELECT session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key', verify_replay => true)$$);
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN request_digest TYPE bytea
+    USING decode(request_digest, 'hex');
+SELECT last_seq, replayed FROM session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key', verify_replay => true);
+-- and nothing was removed, listed wrong or written by the failed calls
+SELECT * FROM test.reads() WHERE result <> 'ok';
+SELECT version - :old_version AS one_more_call, last_seq - :old_last_seq AS one_more_message
+FROM session_store.get_session('tr', 'u', 's');
+SELECT session_store.get_user_state('tr', 'u'), session_store.get_app_state('tr');
+-- a NULL where the extension never leaves one is corrupt data, not a value
+ALTER TABLE session_store.messages ALTER COLUMN message DROP NOT NULL;
+INSERT INTO session_store.messages (user_id, sid, seq, message, create_time)
+SELECT user_id, sid, last_seq + 1, NULL, now() FROM session_store.sessions
+WHERE app_name = 'tr' AND session_id = 's';
+SELECT * FROM test.reads() WHERE result <> 'ok';
+DELETE FROM session_store.messages WHERE message IS NULL;
+ALTER TABLE session_store.messages ALTER COLUMN message SET NOT NULL;
+ALTER TABLE session_store.sessions ALTER COLUMN update_time DROP NOT NULL;
+UPDATE session_store.sessions SET update_time = NULL WHERE app_name = 'tr';
+SELECT test.try($$SELECT session_store.list_sessions('tr')$$);
+UPDATE session_store.sessions SET update_time = now() WHERE app_name = 'tr';
+ALTER TABLE session_store.sessions ALTER COLUMN update_time SET NOT NULL;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+DROP FUNCTION test.reads(), test.try_undone(text);
+SELECT session_store.delete_session('tr', 'u', 's');
+
 -- an administrator's CHECK constraint holds for appends as for an UPDATE
 ALTER TABLE session_store.messages ADD CONSTRAINT few CHECK (seq <= 6) NOT VALID;
 SELECT last_seq FROM session_store.append_messages('tc', 'u', 's', '[{}]');

@@ -77,11 +77,6 @@ ReadHeadRouted(SsCall *call, const SessionKey *key, bool for_update,
 		return false;
 	if (n != 1)
 		elog(ERROR, "session head read returned %d rows", n);
-	ss_check_result_type(1, INT8OID, "sessions", "sid");
-	ss_check_result_type(2, INT8OID, "sessions", "version");
-	ss_check_result_type(3, INT8OID, "sessions", "last_seq");
-	ss_check_result_type(4, TIMESTAMPTZOID, "sessions", "update_time");
-	ss_check_result_type(5, JSONBOID, "sessions", "state");
 	head->sid = DatumGetInt64(RoutedColumn(call, 1, "sid"));
 	head->version = DatumGetInt64(RoutedColumn(call, 2, "version"));
 	head->last_seq = DatumGetInt64(RoutedColumn(call, 3, "last_seq"));

@@ -43,6 +43,18 @@ enum
 	MSG_USER_ID = 1, MSG_SID, MSG_SEQ, MSG_MESSAGE, MSG_CREATE_TIME
 };
 
+/* The columns of a message row of a result, in its order. */
+static const char *const result_columns[3] = {"seq", "message", "create_time"};
+
+/* XX001 if a message row read back (values in result order) has a NULL. */
+static inline void
+CheckMessageRow(const bool *nulls)
+{
+	for (int c = 0; c < lengthof(result_columns); c++)
+		if (nulls[c])
+			ss_report_null_column("messages", result_columns[c]);
+}
+
 static void EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo,
 							text *user_id, int64 sid, int64 after_seq,
 							int64 before_seq, TimestampTz after_time,
@@ -110,10 +122,7 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 		Datum		message = slot_getattr(slot, att_message, &isnull[1]);
 		Datum		created = slot_getattr(slot, att_time, &isnull[2]);
 
-		if (isnull[0] || isnull[1] || isnull[2])
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("session_store.messages holds a NULL column")));
+		CheckMessageRow(isnull);
 		if (DatumGetTimestampTz(created) < after_time)
 			break;
 		if (n == cap)
@@ -171,9 +180,6 @@ EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 		args[3] = Int64GetDatum(before_seq);
 		args[4] = Int64GetDatum(limit);
 		got = ss_exec(Q_CITUS_MESSAGES_BACK, args, NULL, true);
-		ss_check_result_type(1, INT8OID, "messages", "seq");
-		ss_check_result_type(2, JSONBOID, "messages", "message");
-		ss_check_result_type(3, TIMESTAMPTZOID, "messages", "create_time");
 		done = got < limit;
 		for (int r = 0; r < got; r++)
 		{
@@ -182,10 +188,7 @@ EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 			Datum		message = ss_result_datum(call, r, 2, &isnull[1]);
 			Datum		created = ss_result_datum(call, r, 3, &isnull[2]);
 
-			if (isnull[0] || isnull[1] || isnull[2])
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("session_store.messages holds a NULL column")));
+			CheckMessageRow(isnull);
 			if (DatumGetTimestampTz(created) < after_time)
 			{
 				done = true;
@@ -282,6 +285,7 @@ session_store_get_messages(PG_FUNCTION_ARGS)
 
 			heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 							  values, nulls);
+			CheckMessageRow(nulls);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
 		}
@@ -329,6 +333,7 @@ session_store_pop_message(PG_FUNCTION_ARGS)
 
 		heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 						  values, nulls);
+		CheckMessageRow(nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		/* last_seq stays: a popped number is never given out again */
 		ss_advance_head(&call, &head, head.last_seq, NULL);
