@@ -147,6 +147,24 @@ SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$
 SELECT test.try($$SELECT session_store.pop_message('tc', 'u', 's')$$);
 ALTER TABLE session_store.sessions DROP CONSTRAINT small;
 SELECT version, last_seq FROM session_store.get_session('tc', 'u', 's');
+-- CHECK constraints that read the whole row hold call after call (what
+-- their first evaluation caches lives as long as the call that compiled
+-- them: it was used after the call had freed it)
+ALTER TABLE session_store.messages
+    ADD CONSTRAINT whole_row CHECK (row_to_json(messages)::text <> '');
+ALTER TABLE session_store.sessions
+    ADD CONSTRAINT whole_head CHECK (row_to_json(sessions)::text <> '');
+SELECT version FROM session_store.create_session('tc', 'u', NULL, 'wr');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 1}]');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 2}]');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 3}, {"w": 4}]');
+SELECT seq FROM session_store.pop_message('tc', 'u', 'wr');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 5}]', '{"k": 4}');
+SELECT version, last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 6}, {"w": 7}]');
+SELECT count(*), max(seq) FROM session_store.get_messages('tc', 'u', 'wr');
+ALTER TABLE session_store.messages DROP CONSTRAINT whole_row;
+ALTER TABLE session_store.sessions DROP CONSTRAINT whole_head;
+SELECT session_store.delete_session('tc', 'u', 'wr');
 
 -- expression and partial indexes are kept up to date
 CREATE INDEX messages_role_idx ON session_store.messages ((message->>'role'));

@@ -146,16 +146,24 @@ TableOid(SsTableId which)
 }
 
 /*
- * The CHECK constraints of each table, compiled once per backend instead of
- * once per call (ExecRelCheck would compile them into every call's EState:
- * stringToNode, expression_planner and ExecInitExpr, several microseconds
- * per constraint on the hot path).  An entry is used only while the
- * table's constraints are exactly the ones it was built from (same OID,
- * same count, same ccbin, compared on every open; the table lock held
- * from then on keeps them so) and no function was replaced since (a
- * pg_proc invalidation marks every entry stale).  A replaced entry's
- * memory lives until the end of the transaction: a call of this
- * transaction may still be using it.
+ * The CHECK constraints of each table, read and planned once per backend
+ * instead of once per call (ExecRelCheck would do it in every call's
+ * EState: stringToNode and expression_planner, several microseconds per
+ * constraint on the hot path).  An entry is used only while the table's
+ * constraints are exactly the ones it was built from (same OID, same
+ * count, same ccbin, compared on every open; the table lock held from then
+ * on keeps them so) and no function was replaced since (a pg_proc
+ * invalidation marks every entry stale: planning may have inlined one).
+ *
+ * The cache holds the planned expression trees only, never their
+ * executable state: each call compiles those (ExecInitExpr) into its own
+ * EState.  An ExprState keeps what its first evaluation caches (a
+ * whole-row reference's tuple descriptor, for one) in the per-query memory
+ * of the EState it runs in, which FreeExecutorState frees at the end of the
+ * call: a cached ExprState would use freed memory in the next call.  The
+ * trees are read-only to the executor.  A replaced entry's memory lives until the end of the
+ * transaction: the ExprStates of a call of this transaction may still
+ * point into its trees.
  *
  * From PostgreSQL 18 on (ri_CheckConstraintExprs, NOT ENFORCED
  * constraints) the executor compiles them itself.
@@ -167,7 +175,7 @@ typedef struct CheckCache
 	int			ncheck;
 	bool		stale;
 	char	  **ccbin;
-	ExprState **exprs;
+	Expr	  **exprs;			/* planned, as ExecPrepareExpr plans them */
 	MemoryContext cxt;
 } CheckCache;
 
@@ -182,7 +190,10 @@ ForgetChecks(Datum arg, int cacheid, uint32 hashvalue)
 
 #endif
 
-/* Give rri the compiled CHECK constraints of its table. */
+/*
+ * Give rri the CHECK constraints of its table, compiled into estate's
+ * memory (the current context) from the cached plans.
+ */
 static void
 UseCachedChecks(ResultRelInfo *rri, SsTableId which)
 {
@@ -216,19 +227,20 @@ UseCachedChecks(ResultRelInfo *rri, SsTableId which)
 		old = MemoryContextSwitchTo(c->cxt);
 		c->ncheck = constr->num_check;
 		c->ccbin = palloc(sizeof(char *) * c->ncheck);
-		c->exprs = palloc(sizeof(ExprState *) * c->ncheck);
+		c->exprs = palloc(sizeof(Expr *) * c->ncheck);
 		/* as ExecRelCheck does it, into a context of our own */
 		for (int i = 0; i < c->ncheck; i++)
 		{
 			c->ccbin[i] = pstrdup(constr->check[i].ccbin);
-			c->exprs[i] = ExecInitExpr(expression_planner(stringToNode(c->ccbin[i])),
-									   NULL);
+			c->exprs[i] = expression_planner(stringToNode(c->ccbin[i]));
 		}
 		MemoryContextSwitchTo(old);
 		c->relid = RelationGetRelid(rel);
 		c->stale = false;
 	}
-	rri->ri_ConstraintExprs = c->exprs;
+	rri->ri_ConstraintExprs = palloc(sizeof(ExprState *) * c->ncheck);
+	for (int i = 0; i < c->ncheck; i++)
+		rri->ri_ConstraintExprs[i] = ExecInitExpr(c->exprs[i], NULL);
 #endif
 }
 
