@@ -257,6 +257,29 @@ CREATE TRIGGER skip BEFORE UPDATE ON session_store.sessions
     FOR EACH ROW EXECUTE FUNCTION test.skip_row();
 SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$);
 DROP TRIGGER skip ON session_store.sessions;
+-- nor may a BEFORE INSERT trigger on messages drop a message or move it to
+-- another sequence number: the call would report what it did not store
+SELECT version AS v0, last_seq AS s0 FROM session_store.get_session('tc', 'u', 's') \gset
+CREATE TRIGGER skip_msg BEFORE INSERT ON session_store.messages
+    FOR EACH ROW EXECUTE FUNCTION test.skip_row();
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$);
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}, {}]')$$);
+SELECT test.try($$SELECT session_store.replace_messages('tc', 'u', 's', '[]', '[{}]')$$);
+DROP TRIGGER skip_msg ON session_store.messages;
+CREATE FUNCTION test.renumber() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.seq := NEW.seq + 1000;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER renumber BEFORE INSERT ON session_store.messages
+    FOR EACH ROW EXECUTE FUNCTION test.renumber();
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$);
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}, {}]')$$);
+DROP TRIGGER renumber ON session_store.messages;
+SELECT version = :v0 AS version_kept, last_seq = :s0 AS last_seq_kept,
+       (SELECT max(seq) FROM session_store.get_messages('tc', 'u', 's')) <= :s0 AS log_kept
+FROM session_store.get_session('tc', 'u', 's');
 DROP TABLE test.seen;
 SELECT version, last_seq FROM session_store.get_session('tc', 'u', 's');
 

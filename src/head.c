@@ -297,9 +297,13 @@ ss_append_rows(SsCall *call, text *user_id, int64 sid, int64 first_seq,
 	else
 		args[3] = PointerGetDatum(construct_array(messages, n, JSONBOID,
 												  -1, false, TYPALIGN_INT));
+	/* as the direct path refuses it (direct.c, InsertMessageThroughTriggers) */
 	if (ss_exec(n == 1 ? Q_CITUS_MESSAGE_INSERT : Q_CITUS_MESSAGES_INSERT,
 				args, NULL, false) != n)
-		elog(ERROR, "inserted a different number of messages than %d", n);
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("a trigger on session_store.messages skipped the insert of a message"),
+				 errdetail("Triggers on session_store.messages must not cancel the extension's inserts.")));
 }
 
 /* Delete the messages and idempotency keys of session (user_id, sid). */
