@@ -151,11 +151,16 @@ CREATE FUNCTION pg_temp.note_peak(step text) RETURNS void LANGUAGE sql AS $$
 $$;
 SELECT count(*), min(seq), max(seq) FROM session_store.get_messages('at', 'u', 'wide');
 SELECT pg_temp.note_peak('plain');
-SELECT count(*), min(seq), max(seq)
-FROM session_store.get_messages('at', 'u', 'wide', after_time => '-infinity');
+-- (the rows come back whole and in order from the temporary files)
+SELECT count(*), min(seq), max(seq), bool_and(seq = ord) AS in_order,
+       bool_and(seq = (message->>'b')::int * 1000 + (message->>'i')::int - 1000) AS right_rows
+FROM session_store.get_messages('at', 'u', 'wide', after_time => '-infinity')
+     WITH ORDINALITY AS m(seq, message, create_time, ord);
 SELECT pg_temp.note_peak('by time');
-SELECT count(*), min(seq), max(seq)
-FROM session_store.get_messages('at', 'u', 'wide', 15000, after_time => '-infinity');
+SELECT count(*), min(seq), max(seq), bool_and(seq = ord + 1000) AS in_order,
+       bool_and(seq = (message->>'b')::int * 1000 + (message->>'i')::int - 1000) AS right_rows
+FROM session_store.get_messages('at', 'u', 'wide', 15000, after_time => '-infinity')
+     WITH ORDINALITY AS m(seq, message, create_time, ord);
 SELECT pg_temp.note_peak('by time, latest');
 SELECT step, kb - (SELECT kb FROM peak WHERE step = 'plain') < 4096 AS bounded
 FROM peak WHERE step <> 'plain' ORDER BY step;
