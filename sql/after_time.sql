@@ -126,3 +126,42 @@ SELECT string_agg(message->>'late', ',' ORDER BY seq) AS late
 FROM session_store.get_messages('at', 'u', 'big', after_time => '2026-01-02 00:03:00+00');
 SELECT string_agg(message::text, ',' ORDER BY seq) AS latest_3
 FROM session_store.get_messages('at', 'u', 'big', 3, after_time => '2026-01-01 00:00:00+00');
+
+--
+-- Memory: a read by time holds no more of the session in memory than a
+-- plain read (work_mem bounds what either keeps; past it, both spill to
+-- temporary files).  On a fresh backend, the peak resident size (VmHWM of
+-- /proc/self/status, Linux) after a plain read of a 16 MB session, which
+-- has mapped the session's shared buffers, and again after reading it by
+-- time: the second read may add less than a quarter of the session.  A
+-- read that held its rows in memory adds all of it.
+--
+\c
+SET work_mem = '1MB';
+SELECT version FROM session_store.create_session('at', 'u', NULL, 'wide');
+SELECT count(*) AS calls
+FROM generate_series(1, 16) b,
+     LATERAL session_store.append_messages('at', 'u', 'wide',
+         (SELECT jsonb_agg(jsonb_build_object('b', b, 'i', i, 'pad', repeat('x', 1000)))
+          FROM generate_series(1, 1000) i)) a;
+CREATE TEMP TABLE peak (step text, kb bigint);
+CREATE FUNCTION pg_temp.note_peak(step text) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO peak
+    SELECT step, substring(pg_read_file('/proc/self/status') FROM 'VmHWM:\s*(\d+) kB')::bigint
+$$;
+SELECT count(*), min(seq), max(seq) FROM session_store.get_messages('at', 'u', 'wide');
+SELECT pg_temp.note_peak('plain');
+-- (the rows come back whole and in order from the temporary files)
+SELECT count(*), min(seq), max(seq), bool_and(seq = ord) AS in_order,
+       bool_and(seq = (message->>'b')::int * 1000 + (message->>'i')::int - 1000) AS right_rows
+FROM session_store.get_messages('at', 'u', 'wide', after_time => '-infinity')
+     WITH ORDINALITY AS m(seq, message, create_time, ord);
+SELECT pg_temp.note_peak('by time');
+SELECT count(*), min(seq), max(seq), bool_and(seq = ord + 1000) AS in_order,
+       bool_and(seq = (message->>'b')::int * 1000 + (message->>'i')::int - 1000) AS right_rows
+FROM session_store.get_messages('at', 'u', 'wide', 15000, after_time => '-infinity')
+     WITH ORDINALITY AS m(seq, message, create_time, ord);
+SELECT pg_temp.note_peak('by time, latest');
+SELECT step, kb - (SELECT kb FROM peak WHERE step = 'plain') < 4096 AS bounded
+FROM peak WHERE step <> 'plain' ORDER BY step;
+SELECT session_store.delete_session('at', 'u', 'wide');

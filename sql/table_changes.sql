@@ -48,6 +48,94 @@ SELECT test.try($$SELECT session_store.replace_messages('tc', 'u', 's', '[{"n": 
 ALTER TABLE session_store.messages ALTER COLUMN message TYPE jsonb USING message::jsonb;
 SELECT version FROM session_store.get_session('tc', 'u', 's');
 
+-- so are the reads: every value read back is checked against its type
+-- before it is used or returned (a retyped message was a crash, a retyped
+-- seq or last_seq a garbage number); each read below consumes its result
+-- as text, and what it changed is undone
+CREATE FUNCTION test.try_undone(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'TUNDO', MESSAGE = test.try(stmt);
+EXCEPTION WHEN SQLSTATE 'TUNDO' THEN
+    RETURN SQLERRM;
+END
+$$;
+CREATE FUNCTION test.reads() RETURNS TABLE (call text, result text)
+LANGUAGE sql AS $$
+    SELECT c, test.try_undone(c) FROM unnest(ARRAY[
+        $c$SELECT x::text FROM session_store.get_messages('tr', 'u', 's') x$c$,
+        $c$SELECT x::text FROM session_store.get_messages('tr', 'u', 's', 1) x$c$,
+        $c$SELECT x::text FROM session_store.get_messages('tr', 'u', 's', after_time => '-infinity') x$c$,
+        $c$SELECT x::text FROM session_store.pop_message('tr', 'u', 's') x$c$,
+        $c$SELECT x::text FROM session_store.list_sessions('tr') x$c$,
+        $c$SELECT x::text FROM session_store.list_sessions('tr', 'u') x$c$,
+        $c$SELECT x::text FROM session_store.get_session('tr', 'u', 's') x$c$,
+        $c$SELECT session_store.get_user_state('tr', 'u')::text$c$,
+        $c$SELECT session_store.get_app_state('tr')::text$c$,
+        $c$SELECT session_store.expire_sessions('100 years', 'tr')$c$]) c
+$$;
+SELECT version FROM session_store.create_session('tr', 'u', '{"user:k": 1, "app:k": 1}', 's');
+SELECT last_seq FROM session_store.append_messages('tr', 'u', 's', '[{"n": 1}, {"n": 2}]');
+SELECT version AS old_version, last_seq AS old_last_seq
+FROM session_store.get_session('tr', 'u', 's') \gset
+ALTER TABLE session_store.messages ALTER COLUMN message TYPE json;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.messages ALTER COLUMN message TYPE jsonb USING message::jsonb;
+ALTER TABLE session_store.messages ALTER COLUMN seq TYPE numeric;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.messages ALTER COLUMN seq TYPE bigint;
+ALTER TABLE session_store.messages ALTER COLUMN create_time TYPE timestamp;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.messages ALTER COLUMN create_time TYPE timestamptz;
+ALTER TABLE session_store.sessions ALTER COLUMN last_seq TYPE numeric;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.sessions ALTER COLUMN last_seq TYPE bigint;
+ALTER TABLE session_store.sessions ALTER COLUMN session_id TYPE varchar(128);
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.sessions ALTER COLUMN session_id TYPE text COLLATE "C";
+ALTER TABLE session_store.user_states ALTER COLUMN state TYPE json;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.user_states ALTER COLUMN state TYPE jsonb USING state::jsonb;
+ALTER TABLE session_store.app_states ALTER COLUMN state TYPE json;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+ALTER TABLE session_store.app_states ALTER COLUMN state TYPE jsonb USING state::jsonb;
+-- a stored idempotency key is read back through the same checks
+SELECT first_seq FROM session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key');
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN last_seq TYPE numeric;
+SELECT test.try($$SELECT session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key')$$);
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN last_seq TYPE bigint;
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN request_digest TYPE text
+    USING encode(request_digest, 'hex');
+SELECT test.try($$SELECT session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key', verify_replay => true)$$);
+ALTER TABLE session_store.idempotency_keys ALTER COLUMN request_digest TYPE bytea
+    USING decode(request_digest, 'hex');
+SELECT last_seq, replayed FROM session_store.append_messages('tr', 'u', 's', '[{"keyed": 1}]',
+    idempotency_key => 'tc-key', verify_replay => true);
+-- and nothing was removed, listed wrong or written by the failed calls
+SELECT * FROM test.reads() WHERE result <> 'ok';
+SELECT version - :old_version AS one_more_call, last_seq - :old_last_seq AS one_more_message
+FROM session_store.get_session('tr', 'u', 's');
+SELECT session_store.get_user_state('tr', 'u'), session_store.get_app_state('tr');
+-- a NULL where the extension never leaves one is corrupt data, not a value
+ALTER TABLE session_store.messages ALTER COLUMN message DROP NOT NULL;
+INSERT INTO session_store.messages (user_id, sid, seq, message, create_time)
+SELECT user_id, sid, last_seq + 1, NULL, now() FROM session_store.sessions
+WHERE app_name = 'tr' AND session_id = 's';
+SELECT * FROM test.reads() WHERE result <> 'ok';
+DELETE FROM session_store.messages WHERE message IS NULL;
+ALTER TABLE session_store.messages ALTER COLUMN message SET NOT NULL;
+ALTER TABLE session_store.sessions ALTER COLUMN update_time DROP NOT NULL;
+UPDATE session_store.sessions SET update_time = NULL WHERE app_name = 'tr';
+SELECT test.try($$SELECT session_store.list_sessions('tr')$$);
+UPDATE session_store.sessions SET update_time = now() WHERE app_name = 'tr';
+ALTER TABLE session_store.sessions ALTER COLUMN update_time SET NOT NULL;
+SELECT * FROM test.reads() WHERE result <> 'ok';
+DROP FUNCTION test.reads(), test.try_undone(text);
+SELECT session_store.delete_session('tr', 'u', 's');
+
 -- an administrator's CHECK constraint holds for appends as for an UPDATE
 ALTER TABLE session_store.messages ADD CONSTRAINT few CHECK (seq <= 6) NOT VALID;
 SELECT last_seq FROM session_store.append_messages('tc', 'u', 's', '[{}]');
@@ -59,6 +147,24 @@ SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$
 SELECT test.try($$SELECT session_store.pop_message('tc', 'u', 's')$$);
 ALTER TABLE session_store.sessions DROP CONSTRAINT small;
 SELECT version, last_seq FROM session_store.get_session('tc', 'u', 's');
+-- CHECK constraints that read the whole row hold call after call (what
+-- their first evaluation caches lives as long as the call that compiled
+-- them: it was used after the call had freed it)
+ALTER TABLE session_store.messages
+    ADD CONSTRAINT whole_row CHECK (row_to_json(messages)::text <> '');
+ALTER TABLE session_store.sessions
+    ADD CONSTRAINT whole_head CHECK (row_to_json(sessions)::text <> '');
+SELECT version FROM session_store.create_session('tc', 'u', NULL, 'wr');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 1}]');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 2}]');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 3}, {"w": 4}]');
+SELECT seq FROM session_store.pop_message('tc', 'u', 'wr');
+SELECT last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 5}]', '{"k": 4}');
+SELECT version, last_seq FROM session_store.append_messages('tc', 'u', 'wr', '[{"w": 6}, {"w": 7}]');
+SELECT count(*), max(seq) FROM session_store.get_messages('tc', 'u', 'wr');
+ALTER TABLE session_store.messages DROP CONSTRAINT whole_row;
+ALTER TABLE session_store.sessions DROP CONSTRAINT whole_head;
+SELECT session_store.delete_session('tc', 'u', 'wr');
 
 -- expression and partial indexes are kept up to date
 CREATE INDEX messages_role_idx ON session_store.messages ((message->>'role'));
@@ -151,6 +257,29 @@ CREATE TRIGGER skip BEFORE UPDATE ON session_store.sessions
     FOR EACH ROW EXECUTE FUNCTION test.skip_row();
 SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$);
 DROP TRIGGER skip ON session_store.sessions;
+-- nor may a BEFORE INSERT trigger on messages drop a message or move it to
+-- another sequence number: the call would report what it did not store
+SELECT version AS v0, last_seq AS s0 FROM session_store.get_session('tc', 'u', 's') \gset
+CREATE TRIGGER skip_msg BEFORE INSERT ON session_store.messages
+    FOR EACH ROW EXECUTE FUNCTION test.skip_row();
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$);
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}, {}]')$$);
+SELECT test.try($$SELECT session_store.replace_messages('tc', 'u', 's', '[]', '[{}]')$$);
+DROP TRIGGER skip_msg ON session_store.messages;
+CREATE FUNCTION test.renumber() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.seq := NEW.seq + 1000;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER renumber BEFORE INSERT ON session_store.messages
+    FOR EACH ROW EXECUTE FUNCTION test.renumber();
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}]')$$);
+SELECT test.try($$SELECT session_store.append_messages('tc', 'u', 's', '[{}, {}]')$$);
+DROP TRIGGER renumber ON session_store.messages;
+SELECT version = :v0 AS version_kept, last_seq = :s0 AS last_seq_kept,
+       (SELECT max(seq) FROM session_store.get_messages('tc', 'u', 's')) <= :s0 AS log_kept
+FROM session_store.get_session('tc', 'u', 's');
 DROP TABLE test.seen;
 SELECT version, last_seq FROM session_store.get_session('tc', 'u', 's');
 

@@ -146,16 +146,24 @@ TableOid(SsTableId which)
 }
 
 /*
- * The CHECK constraints of each table, compiled once per backend instead of
- * once per call (ExecRelCheck would compile them into every call's EState:
- * stringToNode, expression_planner and ExecInitExpr, several microseconds
- * per constraint on the hot path).  An entry is used only while the
- * table's constraints are exactly the ones it was built from (same OID,
- * same count, same ccbin, compared on every open; the table lock held
- * from then on keeps them so) and no function was replaced since (a
- * pg_proc invalidation marks every entry stale).  A replaced entry's
- * memory lives until the end of the transaction: a call of this
- * transaction may still be using it.
+ * The CHECK constraints of each table, read and planned once per backend
+ * instead of once per call (ExecRelCheck would do it in every call's
+ * EState: stringToNode and expression_planner, several microseconds per
+ * constraint on the hot path).  An entry is used only while the table's
+ * constraints are exactly the ones it was built from (same OID, same
+ * count, same ccbin, compared on every open; the table lock held from then
+ * on keeps them so) and no function was replaced since (a pg_proc
+ * invalidation marks every entry stale: planning may have inlined one).
+ *
+ * The cache holds the planned expression trees only, never their
+ * executable state: each call compiles those (ExecInitExpr) into its own
+ * EState.  An ExprState keeps what its first evaluation caches (a
+ * whole-row reference's tuple descriptor, for one) in the per-query memory
+ * of the EState it runs in, which FreeExecutorState frees at the end of the
+ * call: a cached ExprState would use freed memory in the next call.  The
+ * trees are read-only to the executor.  A replaced entry's memory lives until the end of the
+ * transaction: the ExprStates of a call of this transaction may still
+ * point into its trees.
  *
  * From PostgreSQL 18 on (ri_CheckConstraintExprs, NOT ENFORCED
  * constraints) the executor compiles them itself.
@@ -167,7 +175,7 @@ typedef struct CheckCache
 	int			ncheck;
 	bool		stale;
 	char	  **ccbin;
-	ExprState **exprs;
+	Expr	  **exprs;			/* planned, as ExecPrepareExpr plans them */
 	MemoryContext cxt;
 } CheckCache;
 
@@ -182,7 +190,10 @@ ForgetChecks(Datum arg, int cacheid, uint32 hashvalue)
 
 #endif
 
-/* Give rri the compiled CHECK constraints of its table. */
+/*
+ * Give rri the CHECK constraints of its table, compiled into estate's
+ * memory (the current context) from the cached plans.
+ */
 static void
 UseCachedChecks(ResultRelInfo *rri, SsTableId which)
 {
@@ -216,19 +227,20 @@ UseCachedChecks(ResultRelInfo *rri, SsTableId which)
 		old = MemoryContextSwitchTo(c->cxt);
 		c->ncheck = constr->num_check;
 		c->ccbin = palloc(sizeof(char *) * c->ncheck);
-		c->exprs = palloc(sizeof(ExprState *) * c->ncheck);
+		c->exprs = palloc(sizeof(Expr *) * c->ncheck);
 		/* as ExecRelCheck does it, into a context of our own */
 		for (int i = 0; i < c->ncheck; i++)
 		{
 			c->ccbin[i] = pstrdup(constr->check[i].ccbin);
-			c->exprs[i] = ExecInitExpr(expression_planner(stringToNode(c->ccbin[i])),
-									   NULL);
+			c->exprs[i] = expression_planner(stringToNode(c->ccbin[i]));
 		}
 		MemoryContextSwitchTo(old);
 		c->relid = RelationGetRelid(rel);
 		c->stale = false;
 	}
-	rri->ri_ConstraintExprs = c->exprs;
+	rri->ri_ConstraintExprs = palloc(sizeof(ExprState *) * c->ncheck);
+	for (int i = 0; i < c->ncheck; i++)
+		rri->ri_ConstraintExprs[i] = ExecInitExpr(c->exprs[i], NULL);
 #endif
 }
 
@@ -931,11 +943,87 @@ FillMessage(SsTable *t, TupleTableSlot *slot, text *user_id, int64 sid,
 }
 
 /*
+ * 09000 unless a message row that went through the BEFORE INSERT row
+ * triggers (slot) still has the key it was given: the call reports the
+ * sequence numbers it assigned, and the head's last_seq already says they
+ * are taken.  The message and any other column are the triggers' to
+ * change.
+ */
+static void
+CheckTriggerKeptMessage(SsTable *t, TupleTableSlot *slot, text *user_id,
+						int64 sid, int64 seq)
+{
+	static const int kept[] = {M_USER_ID, M_SID, M_SEQ};
+	bool		isnull;
+
+	for (int k = 0; k < lengthof(kept); k++)
+	{
+		Datum		d = slot_getattr(slot, t->attnums[kept[k] - 1], &isnull);
+		bool		same;
+
+		if (isnull)
+			same = false;
+		else if (kept[k] == M_USER_ID)
+		{
+			text	   *have = DatumGetTextPP(d);
+
+			same = VARSIZE_ANY_EXHDR(have) == VARSIZE_ANY_EXHDR(user_id) &&
+				memcmp(VARDATA_ANY(have), VARDATA_ANY(user_id),
+					   VARSIZE_ANY_EXHDR(user_id)) == 0;
+		}
+		else
+			same = DatumGetInt64(d) == (kept[k] == M_SID ? sid : seq);
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("a trigger on session_store.messages changed column \"%s\" of a message",
+							messages_columns[kept[k] - 1].name),
+					 errdetail("Triggers on session_store.messages must leave user_id, sid and seq as the extension sets them.")));
+	}
+}
+
+/*
+ * Insert one message row (slot, filled by FillMessage) through the BEFORE
+ * INSERT row triggers, as ExecSimpleRelationInsert does, except that a
+ * trigger may not skip the row (09000) nor change its key: the call would
+ * report a message it did not store.
+ */
+static void
+InsertMessageThroughTriggers(SsTable *t, TupleTableSlot *slot,
+							 text *user_id, int64 sid, int64 seq)
+{
+	ResultRelInfo *rri = t->rri;
+	EState	   *estate = t->estate;
+	Relation	rel = t->rel;
+	List	   *recheck = NIL;
+
+	if (!ExecBRInsertTriggers(estate, rri, slot))
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("a trigger on session_store.messages skipped the insert of a message"),
+				 errdetail("Triggers on session_store.messages must not cancel the extension's inserts.")));
+	CheckTriggerKeptMessage(t, slot, user_id, sid, seq);
+
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
+	if (rel->rd_att->constr)
+		ExecConstraints(rri, slot, estate);
+	if (rel->rd_rel->relispartition)
+		ExecPartitionCheck(rri, slot, estate, true);
+	simple_table_tuple_insert(rel, slot);
+	if (rri->ri_NumIndices > 0)
+		recheck = SS_INSERT_INDEX_TUPLES(rri, slot, estate, false,
+										 SS_UPDATE_INDEXES_ALL);
+	ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
+	list_free(recheck);
+}
+
+/*
  * Insert n messages (jsonb Datums from ss_prepare_messages) as rows
  * (user_id, sid, first_seq + i, message i, create_time), as an INSERT
  * would.  Several at once go to table_multi_insert, then their index
  * entries and AFTER triggers, as COPY does, unless a BEFORE row trigger
- * (which may change or skip each row) asks for one at a time.
+ * (which may change each row) asks for one at a time.
  */
 void
 ss_insert_messages(SsTable *t, text *user_id, int64 sid, int64 first_seq,
@@ -944,23 +1032,29 @@ ss_insert_messages(SsTable *t, text *user_id, int64 sid, int64 first_seq,
 	ResultRelInfo *rri = t->rri;
 	EState	   *estate = t->estate;
 	Relation	rel = t->rel;
-	bool		one_by_one;
 	TupleTableSlot **slots;
 	int			nslots;
 
 	CheckWritable(t);
 	estate->es_output_cid = GetCurrentCommandId(true);
-	one_by_one = n == 1 ||
-		(rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row);
-	if (one_by_one)
+	if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row)
 	{
 		for (int i = 0; i < n; i++)
 		{
 			FillMessage(t, t->slot, user_id, sid, first_seq + i, messages[i],
 						create_time);
-			ExecSimpleRelationInsert(rri, estate, t->slot);
+			InsertMessageThroughTriggers(t, t->slot, user_id, sid,
+										 first_seq + i);
 			ResetPerTupleExprContext(estate);
 		}
+		return;
+	}
+	if (n == 1)
+	{
+		FillMessage(t, t->slot, user_id, sid, first_seq, messages[0],
+					create_time);
+		ExecSimpleRelationInsert(rri, estate, t->slot);
+		ResetPerTupleExprContext(estate);
 		return;
 	}
 

@@ -77,11 +77,6 @@ ReadHeadRouted(SsCall *call, const SessionKey *key, bool for_update,
 		return false;
 	if (n != 1)
 		elog(ERROR, "session head read returned %d rows", n);
-	ss_check_result_type(1, INT8OID, "sessions", "sid");
-	ss_check_result_type(2, INT8OID, "sessions", "version");
-	ss_check_result_type(3, INT8OID, "sessions", "last_seq");
-	ss_check_result_type(4, TIMESTAMPTZOID, "sessions", "update_time");
-	ss_check_result_type(5, JSONBOID, "sessions", "state");
 	head->sid = DatumGetInt64(RoutedColumn(call, 1, "sid"));
 	head->version = DatumGetInt64(RoutedColumn(call, 2, "version"));
 	head->last_seq = DatumGetInt64(RoutedColumn(call, 3, "last_seq"));
@@ -302,9 +297,13 @@ ss_append_rows(SsCall *call, text *user_id, int64 sid, int64 first_seq,
 	else
 		args[3] = PointerGetDatum(construct_array(messages, n, JSONBOID,
 												  -1, false, TYPALIGN_INT));
+	/* as the direct path refuses it (direct.c, InsertMessageThroughTriggers) */
 	if (ss_exec(n == 1 ? Q_CITUS_MESSAGE_INSERT : Q_CITUS_MESSAGES_INSERT,
 				args, NULL, false) != n)
-		elog(ERROR, "inserted a different number of messages than %d", n);
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("a trigger on session_store.messages skipped the insert of a message"),
+				 errdetail("Triggers on session_store.messages must not cancel the extension's inserts.")));
 }
 
 /* Delete the messages and idempotency keys of session (user_id, sid). */

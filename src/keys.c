@@ -140,14 +140,6 @@ ss_lookup_call_key(SsCall *call, const SessionKey *key, int64 sid,
 	args[2] = PointerGetDatum(idem_key);
 	if (ss_exec(Q_IDEM_LOOKUP_CALL, args, NULL, false) == 0)
 		return false;
-	ss_check_result_type(1, TEXTOID, "idempotency_keys", "operation");
-	ss_check_result_type(2, INT8OID, "idempotency_keys", "version");
-	ss_check_result_type(3, TIMESTAMPTZOID, "idempotency_keys", "update_time");
-	ss_check_result_type(4, INT8OID, "idempotency_keys", "removed");
-	ss_check_result_type(5, INT8OID, "idempotency_keys", "first_seq");
-	ss_check_result_type(6, JSONBOID, "idempotency_keys", "popped_message");
-	ss_check_result_type(7, TIMESTAMPTZOID, "idempotency_keys", "popped_time");
-
 	op = ss_result_datum(call, 0, 1, &isnull);
 	used = ss_key_kind(isnull ? NULL : DatumGetTextPP(op));
 	if (used != kind)

@@ -247,6 +247,11 @@ bad:
 			 errdetail("A page token must be a next_page_token returned by list_sessions for the same app_name and user_id.")));
 }
 
+/* The columns of a listing query's result, as ss_exec checked them. */
+static const char *const list_columns[6] = {
+	"user_id", "session_id", "version", "last_seq", "create_time", "update_time"
+};
+
 /*
  * Add the rows of the last SPI result to the result set, each with its
  * page token; returns how many.
@@ -262,6 +267,9 @@ EmitRows(ReturnSetInfo *rsinfo, unsigned char format, text *app_name,
 
 		heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						  values, nulls);
+		for (int c = 0; c < lengthof(list_columns); c++)
+			if (nulls[c])
+				ss_report_null_column("sessions", list_columns[c]);
 		values[6] = PointerGetDatum(EncodeToken(format,
 												DatumGetTimestampTz(values[5]),
 												DatumGetTextPP(values[0]),

@@ -29,10 +29,11 @@
 #include "access/tableam.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
-#include "utils/datum.h"
+#include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
 
 #define FETCH_BATCH 1000
 
@@ -44,6 +45,53 @@ enum
 {
 	MSG_USER_ID = 1, MSG_SID, MSG_SEQ, MSG_MESSAGE, MSG_CREATE_TIME
 };
+
+/* The columns of a message row of a result, in its order. */
+static const char *const result_columns[3] = {"seq", "message", "create_time"};
+
+/* XX001 if a message row read back (values in result order) has a NULL. */
+static inline void
+CheckMessageRow(const bool *nulls)
+{
+	for (int c = 0; c < lengthof(result_columns); c++)
+		if (nulls[c])
+			ss_report_null_column("messages", result_columns[c]);
+}
+
+/*
+ * The reads by time find their rows newest first and return them oldest
+ * first.  The rows go through a tuplestore of their own, bounded by
+ * work_mem like the result's (beyond it both spill to temporary files),
+ * and are read back from its end into the result: a read of any length
+ * holds at most two work_mem's worth of rows in memory, as the plain path
+ * holds at most the result's and one batch.
+ */
+static Tuplestorestate *
+BeginNewestFirst(void)
+{
+	Tuplestorestate *store = tuplestore_begin_heap(true, false, work_mem);
+
+	/*
+	 * A read past the end of the empty store leaves its read pointer at the
+	 * end, where the writes keep it (nodeMaterial.c relies on the same): the
+	 * backward reads of EmitOldestFirst then start from the newest row.
+	 */
+	(void) tuplestore_advance(store, true);
+	return store;
+}
+
+/* Move the rows of store, last one first, to the result; free store. */
+static void
+EmitOldestFirst(Tuplestorestate *store, ReturnSetInfo *rsinfo)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(rsinfo->setDesc,
+													&TTSOpsMinimalTuple);
+
+	while (tuplestore_gettupleslot(store, false, false, slot))
+		tuplestore_puttupleslot(rsinfo->setResult, slot);
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(store);
+}
 
 static void EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo,
 							text *user_id, int64 sid, int64 after_seq,
@@ -69,11 +117,8 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 	Snapshot	snap;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	AttrNumber	att_seq,
-				att_message,
-				att_time;
-	Datum	   *rows;			/* seq, message, create_time per row */
-	int			cap = 16;
+	AttrNumber	atts[3];
+	Tuplestorestate *found;
 	int			n = 0;
 
 	if (latest && max_count == 0)
@@ -86,9 +131,9 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 	}
 	t = ss_table(call, SS_MESSAGES, false);
 	pkey = ss_messages_key(t);
-	att_seq = ss_messages_attnum(t, MSG_SEQ);
-	att_message = ss_messages_attnum(t, MSG_MESSAGE);
-	att_time = ss_messages_attnum(t, MSG_CREATE_TIME);
+	atts[0] = ss_messages_attnum(t, MSG_SEQ);
+	atts[1] = ss_messages_attnum(t, MSG_MESSAGE);
+	atts[2] = ss_messages_attnum(t, MSG_CREATE_TIME);
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   pkey->rd_indcollation[0],
 						   F_TEXTEQ, PointerGetDatum(user_id));
@@ -99,7 +144,7 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 	ScanKeyEntryInitialize(&keys[3], 0, 3, BTLessStrategyNumber, InvalidOid,
 						   InvalidOid, F_INT8LT, Int64GetDatum(before_seq));
 
-	rows = palloc(sizeof(Datum) * 3 * cap);
+	found = BeginNewestFirst();
 	snap = RegisterSnapshot(GetActiveSnapshot());
 	slot = table_slot_create(t->rel, NULL);
 	scan = SS_INDEX_BEGINSCAN(t->rel, pkey, snap, 4, 0);
@@ -107,40 +152,22 @@ EmitSince(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 	while ((!latest || n < max_count) &&
 		   index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
-		bool		isnull[3];
-		Datum		seq = slot_getattr(slot, att_seq, &isnull[0]);
-		Datum		message = slot_getattr(slot, att_message, &isnull[1]);
-		Datum		created = slot_getattr(slot, att_time, &isnull[2]);
+		Datum		values[3];
+		bool		nulls[3];
 
-		if (isnull[0] || isnull[1] || isnull[2])
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("session_store.messages holds a NULL column")));
-		if (DatumGetTimestampTz(created) < after_time)
+		for (int c = 0; c < 3; c++)
+			values[c] = slot_getattr(slot, atts[c], &nulls[c]);
+		CheckMessageRow(nulls);
+		if (DatumGetTimestampTz(values[2]) < after_time)
 			break;
-		if (n == cap)
-		{
-			cap *= 2;
-			rows = repalloc(rows, sizeof(Datum) * 3 * cap);
-		}
 		/* copied: the slot's tuple is gone at the next fetch */
-		rows[3 * n] = Int64GetDatum(DatumGetInt64(seq));
-		rows[3 * n + 1] = datumCopy(message, false, -1);
-		rows[3 * n + 2] = TimestampTzGetDatum(DatumGetTimestampTz(created));
+		tuplestore_putvalues(found, rsinfo->setDesc, values, nulls);
 		n++;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snap);
-
-	for (int i = n - 1; i >= 0; i--)
-	{
-		bool		nulls[3] = {false, false, false};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-							 &rows[3 * i], nulls);
-	}
-	pfree(rows);
+	EmitOldestFirst(found, rsinfo);
 }
 
 /*
@@ -156,8 +183,7 @@ EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 				int64 after_seq, int64 before_seq, TimestampTz after_time,
 				bool latest, int32 max_count)
 {
-	Datum	   *rows = NULL;	/* 3 per message: seq, message, create_time */
-	int			cap = 0;
+	Tuplestorestate *found = BeginNewestFirst();
 	int			n = 0;
 	bool		done = false;
 	Datum		args[5];
@@ -173,50 +199,27 @@ EmitSinceRouted(SsCall *call, ReturnSetInfo *rsinfo, text *user_id, int64 sid,
 		args[3] = Int64GetDatum(before_seq);
 		args[4] = Int64GetDatum(limit);
 		got = ss_exec(Q_CITUS_MESSAGES_BACK, args, NULL, true);
-		ss_check_result_type(1, INT8OID, "messages", "seq");
-		ss_check_result_type(2, JSONBOID, "messages", "message");
-		ss_check_result_type(3, TIMESTAMPTZOID, "messages", "create_time");
 		done = got < limit;
 		for (int r = 0; r < got; r++)
 		{
-			bool		isnull[3];
-			Datum		seq = ss_result_datum(call, r, 1, &isnull[0]);
-			Datum		message = ss_result_datum(call, r, 2, &isnull[1]);
-			Datum		created = ss_result_datum(call, r, 3, &isnull[2]);
+			Datum		values[3];
+			bool		nulls[3];
 
-			if (isnull[0] || isnull[1] || isnull[2])
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("session_store.messages holds a NULL column")));
-			if (DatumGetTimestampTz(created) < after_time)
+			heap_deform_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+							  values, nulls);
+			CheckMessageRow(nulls);
+			if (DatumGetTimestampTz(values[2]) < after_time)
 			{
 				done = true;
 				break;
 			}
-			if (n == cap)
-			{
-				MemoryContext old = MemoryContextSwitchTo(call->callcxt);
-
-				cap = Max(16, cap * 2);
-				rows = rows ? repalloc(rows, sizeof(Datum) * 3 * cap) :
-					palloc(sizeof(Datum) * 3 * cap);
-				MemoryContextSwitchTo(old);
-			}
-			rows[3 * n] = seq;
-			rows[3 * n + 1] = message;
-			rows[3 * n + 2] = created;
+			tuplestore_putvalues(found, rsinfo->setDesc, values, nulls);
 			n++;
-			before_seq = DatumGetInt64(seq);
+			before_seq = DatumGetInt64(values[0]);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
-	for (int i = n - 1; i >= 0; i--)
-	{
-		bool		nulls[3] = {false, false, false};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-							 &rows[3 * i], nulls);
-	}
+	EmitOldestFirst(found, rsinfo);
 }
 
 /* SQL-callable functions */
@@ -284,6 +287,7 @@ session_store_get_messages(PG_FUNCTION_ARGS)
 
 			heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 							  values, nulls);
+			CheckMessageRow(nulls);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
 		}
@@ -352,6 +356,7 @@ session_store_pop_message(PG_FUNCTION_ARGS)
 
 		heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 						  values, nulls);
+		CheckMessageRow(nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		if (idem_key != NULL)
 		{

@@ -90,15 +90,6 @@ ss_read_session(SsCall *call, const SessionKey *key, bool read_only,
 	if (ss_exec(ss_in_citus_mode ? Q_CITUS_SESSION_READ : Q_SESSION_READ,
 				args, NULL, read_only) == 0)
 		return false;
-	ss_check_result_type(1, JSONBOID, "sessions", "state");
-	ss_check_result_type(2, INT8OID, "sessions", "version");
-	ss_check_result_type(3, INT8OID, "sessions", "last_seq");
-	ss_check_result_type(4, TIMESTAMPTZOID, "sessions", "create_time");
-	ss_check_result_type(5, TIMESTAMPTZOID, "sessions", "update_time");
-	ss_check_result_type(6, JSONBOID, "user_states", "state");
-	if (!ss_in_citus_mode)
-		ss_check_result_type(7, JSONBOID, "app_states", "state");
-
 	for (int i = 0; i < 2; i++)
 	{
 		Datum		d = ss_result_datum(call, 0, i == 0 ? 1 : 6, &isnull);
@@ -113,10 +104,7 @@ ss_read_session(SsCall *call, const SessionKey *key, bool read_only,
 	if (!ss_in_citus_mode)
 		d_app = ss_result_datum(call, 0, 7, &isnull);
 	else if (ss_exec(Q_APP_STATE_GET, args, NULL, read_only) > 0)
-	{
-		ss_check_result_type(1, JSONBOID, "app_states", "state");
 		d_app = ss_result_datum(call, 0, 1, &isnull);
-	}
 	else
 		isnull = true;
 	scope_state[2] = isnull ? NULL : DatumGetJsonbP(d_app);

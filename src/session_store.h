@@ -246,11 +246,17 @@ extern int	ss_exec_latest(SsQuery q, Datum *values, const char *nulls);
 extern Portal ss_open_cursor(SsQuery q, Datum *values, const char *nulls);
 extern void ss_session_key_values(const SessionKey *key, Datum *values);
 
-/* Column access on the last SPI result, copied into the per-call context. */
+/*
+ * Column access on the last SPI result, copied into the per-call context.
+ * Its column types were checked by ss_exec against the query's declared
+ * result layout (store.c); NULLs are the caller's to check.
+ */
 extern Datum ss_result_datum(SsCall *call, int row, int col, bool *isnull);
 extern int64 ss_result_int64(int row, int col, bool *isnull);
 extern void ss_check_result_type(int col, Oid type, const char *table,
 								 const char *column);
+SS_NORETURN_BEFORE extern void ss_report_null_column(const char *table,
+													 const char *column) SS_NORETURN_AFTER;
 
 /* head.c: the sessions row every mutation serializes on */
 typedef struct SessionHead

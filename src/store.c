@@ -10,6 +10,12 @@
  * on first use and kept (SPI_keepplan) for the life of the backend; the
  * plan cache re-analyzes them if the tables change.
  *
+ * What comes back is checked like what goes in: every query whose rows the
+ * C code reads declares the table column and type of each result column,
+ * and every execution's result is checked against that before a value is
+ * read (CheckResult): a column whose type an administrator changed is a
+ * clean 42804, never a value read as another type.
+ *
  * Every call runs as the owner of the extension (pg_cron's approach), as
  * recorded in pg_extension, in a security-restricted operation: see
  * ss_extension and ss_call_begin.
@@ -58,6 +64,20 @@
 	" AND sid OPERATOR(pg_catalog.=) $2"
 
 #define MAX_QUERY_ARGS 10
+#define MAX_RESULT_COLUMNS 7
+
+/*
+ * A column of a query's result: the table column it returns, and the type
+ * the C code reads it as.  An administrator can change a column's type;
+ * the plan cache then re-analyzes the query and the result carries the new
+ * type, so every execution is checked against this (see CheckResult).
+ */
+typedef struct ResultColumn
+{
+	const char *table;			/* in session_store; NULL ends the list */
+	const char *column;
+	Oid			type;
+} ResultColumn;
 
 typedef struct QueryDef
 {
@@ -65,9 +85,41 @@ typedef struct QueryDef
 	int			nargs;
 	Oid			argtypes[MAX_QUERY_ARGS];
 	bool		index_order;	/* must read an index in its order: see ss_exec */
+	ResultColumn result[MAX_RESULT_COLUMNS];	/* what the C code reads */
 } QueryDef;
 
 #define KEY3 TEXTOID, TEXTOID, TEXTOID
+
+/* Result layouts that several queries share. */
+#define RESULT_SID {{"sessions", "sid", INT8OID}}
+#define RESULT_MESSAGE_ROW \
+	{{"messages", "seq", INT8OID}, {"messages", "message", JSONBOID}, \
+	 {"messages", "create_time", TIMESTAMPTZOID}}
+#define RESULT_LIST_ROW \
+	{{"sessions", "user_id", TEXTOID}, {"sessions", "session_id", TEXTOID}, \
+	 {"sessions", "version", INT8OID}, {"sessions", "last_seq", INT8OID}, \
+	 {"sessions", "create_time", TIMESTAMPTZOID}, \
+	 {"sessions", "update_time", TIMESTAMPTZOID}}
+#define RESULT_SESSION_KEY \
+	{{"sessions", "app_name", TEXTOID}, {"sessions", "user_id", TEXTOID}, \
+	 {"sessions", "session_id", TEXTOID}}
+#define RESULT_HEAD_ROW \
+	{{"sessions", "sid", INT8OID}, {"sessions", "version", INT8OID}, \
+	 {"sessions", "last_seq", INT8OID}, \
+	 {"sessions", "update_time", TIMESTAMPTZOID}, \
+	 {"sessions", "state", JSONBOID}}
+/* ... and column lists that queries extend (no braces) */
+#define IDEM_RESULT_COLUMNS \
+	{"idempotency_keys", "first_seq", INT8OID}, \
+	{"idempotency_keys", "last_seq", INT8OID}, \
+	{"idempotency_keys", "version", INT8OID}, \
+	{"idempotency_keys", "update_time", TIMESTAMPTZOID}
+#define SESSION_RESULT_COLUMNS \
+	{"sessions", "state", JSONBOID}, {"sessions", "version", INT8OID}, \
+	{"sessions", "last_seq", INT8OID}, \
+	{"sessions", "create_time", TIMESTAMPTZOID}, \
+	{"sessions", "update_time", TIMESTAMPTZOID}, \
+	{"user_states", "state", JSONBOID}
 
 static const QueryDef query_defs[NUM_QUERIES] = {
 	[Q_SESSION_EXISTS] = {
@@ -94,7 +146,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" state, 0, $5, $6, $6"
 		" FROM session_store.sessions WHERE" SESSION_KEY_QUAL
 		" RETURNING sid",
-		6, {KEY3, TEXTOID, INT8OID, TIMESTAMPTZOID}
+		6, {KEY3, TEXTOID, INT8OID, TIMESTAMPTZOID},
+		.result = RESULT_SID
 	},
 	[Q_SESSION_READ] = {
 		"SELECT s.state, s.version, s.last_seq, s.create_time, s.update_time,"
@@ -108,12 +161,14 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE s.app_name OPERATOR(pg_catalog.=) $1"
 		"   AND s.user_id OPERATOR(pg_catalog.=) $2"
 		"   AND s.session_id OPERATOR(pg_catalog.=) $3",
-		3, {KEY3}
+		3, {KEY3},
+		.result = {SESSION_RESULT_COLUMNS, {"app_states", "state", JSONBOID}}
 	},
 	[Q_SESSION_DELETE] = {
 		"DELETE FROM session_store.sessions WHERE" SESSION_KEY_QUAL
 		" RETURNING sid",
-		3, {KEY3}
+		3, {KEY3},
+		.result = RESULT_SID
 	},
 	[Q_MESSAGE_DELETE_ALL] = {
 		"DELETE FROM session_store.messages WHERE" MESSAGES_KEY_QUAL,
@@ -129,7 +184,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" AND seq OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(seq)"
 		"   FROM session_store.messages WHERE" MESSAGES_KEY_QUAL ")"
 		" RETURNING seq, message, create_time",
-		2, {TEXTOID, INT8OID}
+		2, {TEXTOID, INT8OID},
+		.result = RESULT_MESSAGE_ROW
 	},
 	/* copy messages of ($1, $2) with seq <= $4 to session ($1, $3) */
 	[Q_MESSAGE_COPY] = {
@@ -145,7 +201,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE" MESSAGES_KEY_QUAL
 		" AND seq OPERATOR(pg_catalog.>) $3 AND seq OPERATOR(pg_catalog.<) $4"
 		" ORDER BY seq",
-		4, {TEXTOID, INT8OID, INT8OID, INT8OID}
+		4, {TEXTOID, INT8OID, INT8OID, INT8OID},
+		.result = RESULT_MESSAGE_ROW
 	},
 	[Q_MESSAGES_LATEST] = {
 		"SELECT seq, message, create_time FROM ("
@@ -154,14 +211,16 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" AND seq OPERATOR(pg_catalog.>) $3 AND seq OPERATOR(pg_catalog.<) $4"
 		" ORDER BY seq DESC LIMIT $5) m"
 		" ORDER BY seq",
-		5, {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID}
+		5, {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID},
+		.result = RESULT_MESSAGE_ROW
 	},
 	[Q_IDEM_LOOKUP] = {
 		"SELECT first_seq, last_seq, version, update_time"
 		" FROM session_store.idempotency_keys"
 		" WHERE" MESSAGES_KEY_QUAL
 		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
-		3, {TEXTOID, INT8OID, TEXTOID}
+		3, {TEXTOID, INT8OID, TEXTOID},
+		.result = {IDEM_RESULT_COLUMNS}
 	},
 	[Q_IDEM_INSERT] = {
 		"INSERT INTO session_store.idempotency_keys"
@@ -195,12 +254,14 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"SELECT state FROM session_store.user_states"
 		" WHERE app_name OPERATOR(pg_catalog.=) $1"
 		"   AND user_id OPERATOR(pg_catalog.=) $2",
-		2, {TEXTOID, TEXTOID}
+		2, {TEXTOID, TEXTOID},
+		.result = {{"user_states", "state", JSONBOID}}
 	},
 	[Q_APP_STATE_GET] = {
 		"SELECT state FROM session_store.app_states"
 		" WHERE app_name OPERATOR(pg_catalog.=) $1",
-		1, {TEXTOID}
+		1, {TEXTOID},
+		.result = {{"app_states", "state", JSONBOID}}
 	},
 
 	/*
@@ -216,26 +277,30 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	[Q_LIST_APP_FIRST] = {
 		LIST_COLUMNS
 		" ORDER BY update_time DESC, user_id, session_id LIMIT $2",
-		2, {TEXTOID, INT4OID}, true
+		2, {TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_APP_TIES] = {
 		LIST_COLUMNS
 		" AND update_time OPERATOR(pg_catalog.=) $2"
 		" AND ROW(user_id, session_id) OPERATOR(pg_catalog.>) ROW($3, $4)"
 		" ORDER BY user_id, session_id LIMIT $5",
-		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true
+		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_APP_OLDER] = {
 		LIST_COLUMNS
 		" AND update_time OPERATOR(pg_catalog.<) $2"
 		" ORDER BY update_time DESC, user_id, session_id LIMIT $3",
-		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true
+		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_USER_FIRST] = {
 		LIST_COLUMNS
 		" AND user_id OPERATOR(pg_catalog.=) $2"
 		" ORDER BY update_time DESC, session_id LIMIT $3",
-		3, {TEXTOID, TEXTOID, INT4OID}, true
+		3, {TEXTOID, TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_USER_TIES] = {
 		LIST_COLUMNS
@@ -243,14 +308,16 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" AND update_time OPERATOR(pg_catalog.=) $3"
 		" AND session_id OPERATOR(pg_catalog.>) $4"
 		" ORDER BY session_id LIMIT $5",
-		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true
+		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_USER_OLDER] = {
 		LIST_COLUMNS
 		" AND user_id OPERATOR(pg_catalog.=) $2"
 		" AND update_time OPERATOR(pg_catalog.<) $3"
 		" ORDER BY update_time DESC, session_id LIMIT $4",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true
+		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 
 	/*
@@ -262,26 +329,30 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	[Q_LIST_APP_FIRST_ASC] = {
 		LIST_COLUMNS
 		" ORDER BY update_time, user_id DESC, session_id DESC LIMIT $2",
-		2, {TEXTOID, INT4OID}, true
+		2, {TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_APP_TIES_ASC] = {
 		LIST_COLUMNS
 		" AND update_time OPERATOR(pg_catalog.=) $2"
 		" AND ROW(user_id, session_id) OPERATOR(pg_catalog.<) ROW($3, $4)"
 		" ORDER BY user_id DESC, session_id DESC LIMIT $5",
-		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true
+		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_APP_NEWER] = {
 		LIST_COLUMNS
 		" AND update_time OPERATOR(pg_catalog.>) $2"
 		" ORDER BY update_time, user_id DESC, session_id DESC LIMIT $3",
-		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true
+		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_USER_FIRST_ASC] = {
 		LIST_COLUMNS
 		" AND user_id OPERATOR(pg_catalog.=) $2"
 		" ORDER BY update_time, session_id DESC LIMIT $3",
-		3, {TEXTOID, TEXTOID, INT4OID}, true
+		3, {TEXTOID, TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_USER_TIES_ASC] = {
 		LIST_COLUMNS
@@ -289,14 +360,16 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" AND update_time OPERATOR(pg_catalog.=) $3"
 		" AND session_id OPERATOR(pg_catalog.<) $4"
 		" ORDER BY session_id DESC LIMIT $5",
-		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true
+		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 	[Q_LIST_USER_NEWER] = {
 		LIST_COLUMNS
 		" AND user_id OPERATOR(pg_catalog.=) $2"
 		" AND update_time OPERATOR(pg_catalog.>) $3"
 		" ORDER BY update_time, session_id DESC LIMIT $4",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true
+		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
+		.result = RESULT_LIST_ROW
 	},
 
 	/*
@@ -310,7 +383,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE app_name OPERATOR(pg_catalog.=) $3"
 		"   AND update_time OPERATOR(pg_catalog.<) $1"
 		" ORDER BY update_time LIMIT $2",
-		3, {TIMESTAMPTZOID, INT4OID, TEXTOID}, true
+		3, {TIMESTAMPTZOID, INT4OID, TEXTOID}, true,
+		.result = RESULT_SESSION_KEY
 	},
 	[Q_EXPIRE_CANDIDATES_ALL] = {
 		"WITH RECURSIVE apps(app_name) AS ("
@@ -330,7 +404,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"   ORDER BY s.update_time LIMIT $2) c"
 		" WHERE a.app_name IS NOT NULL"
 		" LIMIT $2",
-		2, {TIMESTAMPTZOID, INT4OID}, true
+		2, {TIMESTAMPTZOID, INT4OID}, true,
+		.result = RESULT_SESSION_KEY
 	},
 
 	/*
@@ -344,7 +419,9 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" FROM session_store.idempotency_keys"
 		" WHERE" MESSAGES_KEY_QUAL
 		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
-		3, {TEXTOID, INT8OID, TEXTOID}
+		3, {TEXTOID, INT8OID, TEXTOID},
+		.result = {IDEM_RESULT_COLUMNS, {"idempotency_keys", "request_digest", BYTEAOID},
+			{"idempotency_keys", "removed", INT8OID}}
 	},
 	[Q_IDEM_INSERT_DIGEST] = {
 		"INSERT INTO session_store.idempotency_keys"
@@ -359,7 +436,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"SELECT seq, message FROM session_store.messages"
 		" WHERE" MESSAGES_KEY_QUAL
 		" ORDER BY seq DESC LIMIT $3",
-		3, {TEXTOID, INT8OID, INT8OID}, true
+		3, {TEXTOID, INT8OID, INT8OID}, true,
+		.result = {{"messages", "seq", INT8OID}, {"messages", "message", JSONBOID}}
 	},
 	/* count_sessions: a prefix of the sessions primary key */
 	[Q_COUNT_APP] = {
@@ -386,7 +464,10 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" FROM session_store.idempotency_keys"
 		" WHERE" MESSAGES_KEY_QUAL
 		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
-		3, {TEXTOID, INT8OID, TEXTOID}
+		3, {TEXTOID, INT8OID, TEXTOID},
+		.result = {IDEM_RESULT_COLUMNS, {"idempotency_keys", "request_digest", BYTEAOID},
+			{"idempotency_keys", "removed", INT8OID},
+			{"idempotency_keys", "operation", TEXTOID}}
 	},
 	[Q_IDEM_LOOKUP_CALL] = {
 		"SELECT operation, version, update_time, removed, first_seq,"
@@ -394,7 +475,14 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" FROM session_store.idempotency_keys"
 		" WHERE" MESSAGES_KEY_QUAL
 		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
-		3, {TEXTOID, INT8OID, TEXTOID}
+		3, {TEXTOID, INT8OID, TEXTOID},
+		.result = {{"idempotency_keys", "operation", TEXTOID},
+			{"idempotency_keys", "version", INT8OID},
+			{"idempotency_keys", "update_time", TIMESTAMPTZOID},
+			{"idempotency_keys", "removed", INT8OID},
+			{"idempotency_keys", "first_seq", INT8OID},
+			{"idempotency_keys", "popped_message", JSONBOID},
+			{"idempotency_keys", "popped_time", TIMESTAMPTZOID}}
 	},
 	[Q_IDEM_INSERT_CALL] = {
 		"INSERT INTO session_store.idempotency_keys"
@@ -445,7 +533,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"UPDATE session_store.sessions SET version = version"
 		" WHERE" SESSION_KEY_QUAL
 		" RETURNING sid, version, last_seq, update_time, state",
-		3, {KEY3}
+		3, {KEY3},
+		.result = RESULT_HEAD_ROW
 	},
 	/* Q_SESSION_READ without the app's state, which lives on its own shard */
 	[Q_CITUS_SESSION_READ] = {
@@ -458,11 +547,13 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE s.app_name OPERATOR(pg_catalog.=) $1"
 		"   AND s.user_id OPERATOR(pg_catalog.=) $2"
 		"   AND s.session_id OPERATOR(pg_catalog.=) $3",
-		3, {KEY3}
+		3, {KEY3},
+		.result = {SESSION_RESULT_COLUMNS}
 	},
 	[Q_CITUS_HEAD_READ] = {
 		HEAD_COLUMNS,
-		3, {KEY3}
+		3, {KEY3},
+		.result = RESULT_HEAD_ROW
 	},
 	[Q_CITUS_HEAD_UPDATE] = {
 		"UPDATE session_store.sessions"
@@ -492,21 +583,25 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	" VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7)"
 	[Q_CITUS_SESSION_INSERT] = {
 		CITUS_SESSION_INSERT " ON CONFLICT DO NOTHING RETURNING sid",
-		7, {KEY3, INT8OID, JSONBOID, INT8OID, TIMESTAMPTZOID}
+		7, {KEY3, INT8OID, JSONBOID, INT8OID, TIMESTAMPTZOID},
+		.result = RESULT_SID
 	},
 	[Q_CITUS_SESSION_INSERT_STRICT] = {
 		CITUS_SESSION_INSERT " RETURNING sid",
-		7, {KEY3, INT8OID, JSONBOID, INT8OID, TIMESTAMPTZOID}
+		7, {KEY3, INT8OID, JSONBOID, INT8OID, TIMESTAMPTZOID},
+		.result = RESULT_SID
 	},
 	/* the app names, in order: one min() per shard, merged by Citus */
 	[Q_CITUS_FIRST_APP] = {
 		"SELECT pg_catalog.min(app_name) FROM session_store.sessions",
-		0, {InvalidOid}
+		0, {InvalidOid},
+		.result = {{"sessions", "app_name", TEXTOID}}
 	},
 	[Q_CITUS_NEXT_APP] = {
 		"SELECT pg_catalog.min(app_name) FROM session_store.sessions"
 		" WHERE app_name OPERATOR(pg_catalog.>) $1",
-		1, {TEXTOID}
+		1, {TEXTOID},
+		.result = {{"sessions", "app_name", TEXTOID}}
 	},
 	/*
 	 * Delete an expiry candidate's head if it is still idle and nobody
@@ -520,7 +615,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"   AND update_time OPERATOR(pg_catalog.<) $4"
 		"   FOR UPDATE SKIP LOCKED)"
 		" RETURNING sid",
-		4, {KEY3, TIMESTAMPTZOID}
+		4, {KEY3, TIMESTAMPTZOID},
+		.result = RESULT_SID
 	},
 	/* get_messages' after_time, a page at a time from the newest back */
 	[Q_CITUS_MESSAGES_BACK] = {
@@ -528,7 +624,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE" MESSAGES_KEY_QUAL
 		" AND seq OPERATOR(pg_catalog.>) $3 AND seq OPERATOR(pg_catalog.<) $4"
 		" ORDER BY seq DESC LIMIT $5",
-		5, {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID}
+		5, {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID},
+		.result = RESULT_MESSAGE_ROW
 	},
 
 #ifdef SESSION_STORE_TEST_NO_UPSERT
@@ -564,6 +661,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
  */
 static SPIPlanPtr plans[NUM_QUERIES];
 static SPIPlanPtr citus_plans[NUM_QUERIES];
+
+static void CheckResult(SsQuery q, TupleDesc desc);
 
 /* Prepare (once) and return the plan of query q; SPI must be connected. */
 static SPIPlanPtr
@@ -830,6 +929,8 @@ ss_exec(SsQuery q, Datum *values, const char *nulls, bool read_only)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (nestlevel >= 0)
 		AtEOXact_GUC(true, nestlevel);
+	if (SPI_tuptable != NULL)
+		CheckResult(q, SPI_tuptable->tupdesc);
 	return (int) SPI_processed;
 }
 
@@ -837,7 +938,10 @@ ss_exec(SsQuery q, Datum *values, const char *nulls, bool read_only)
 Portal
 ss_open_cursor(SsQuery q, Datum *values, const char *nulls)
 {
-	return SPI_cursor_open(NULL, ss_plan(q), values, nulls, true);
+	Portal		portal = SPI_cursor_open(NULL, ss_plan(q), values, nulls, true);
+
+	CheckResult(q, portal->tupDesc);
+	return portal;
 }
 
 /*
@@ -856,6 +960,8 @@ ss_exec_latest(SsQuery q, Datum *values, const char *nulls)
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_snapshot failed: %s",
 			 SPI_result_code_string(rc));
+	if (SPI_tuptable != NULL)
+		CheckResult(q, SPI_tuptable->tupdesc);
 	return (int) SPI_processed;
 }
 
@@ -890,14 +996,16 @@ ss_result_datum(SsCall *call, int row, int col, bool *isnull)
 }
 
 /*
- * 42804 unless column col (1-based) of the last result is of type type: a
- * column of the extension's tables whose type was changed must be a clean
- * error, never a value read as another type.
+ * 42804 unless column col (1-based) of a result with descriptor desc is of
+ * type type: a column of the extension's tables whose type was changed
+ * must be a clean error, never a value read as another type.
  */
-void
-ss_check_result_type(int col, Oid type, const char *table, const char *column)
+static void
+CheckColumnType(TupleDesc desc, int col, Oid type, const char *table,
+				const char *column)
 {
-	Oid			found = SPI_gettypeid(SPI_tuptable->tupdesc, col);
+	Oid			found = col <= desc->natts ?
+		TupleDescAttr(desc, col - 1)->atttypid : InvalidOid;
 
 	if (found != type)
 		ereport(ERROR,
@@ -905,6 +1013,42 @@ ss_check_result_type(int col, Oid type, const char *table, const char *column)
 				 errmsg("column \"%s\" of table session_store.%s is of type %s, not %s",
 						column, table, format_type_be(found), format_type_be(type)),
 				 errhint("Change the column back to type %s.", format_type_be(type))));
+}
+
+/* The same for column col of the last SPI result. */
+void
+ss_check_result_type(int col, Oid type, const char *table, const char *column)
+{
+	CheckColumnType(SPI_tuptable->tupdesc, col, type, table, column);
+}
+
+/*
+ * A result of query q, as its declared layout says the C code reads it:
+ * checked on every execution (a few OID comparisons), since the plan cache
+ * replans a kept plan after ALTER TABLE and its result then has the
+ * column's new type.
+ */
+static void
+CheckResult(SsQuery q, TupleDesc desc)
+{
+	const ResultColumn *cols = query_defs[q].result;
+	int			c;
+
+	for (c = 0; c < MAX_RESULT_COLUMNS && cols[c].table != NULL; c++)
+		CheckColumnType(desc, c + 1, cols[c].type, cols[c].table,
+						cols[c].column);
+	/* a declared layout covers the whole result */
+	Assert(c == 0 || c == desc->natts);
+}
+
+/* XX001 for a NULL read back from a column the extension never leaves NULL. */
+void
+ss_report_null_column(const char *table, const char *column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("session_store.%s holds a NULL %s", table, column),
+			 errdetail("The extension never stores a NULL in this column; the row was written around it.")));
 }
 
 /* An int8 column of the last result. */
