@@ -13,8 +13,14 @@ sessions; add_items, get_items(20), pop_item.  Prints, per workload, the
 median throughput of each side, the ratio, and the error count; for the
 reads, the large/small latency ratio.
 
+Then the cost of the client's retry layer: the adapters' appends (ADK
+append_event, OpenAI add_items, 8 tasks each) through a store with retries
+on (the default: add_items then sends a key the client makes) and one with
+retry=False, in alternating rounds, and the ratio on/off.
+
   python_bench.py [--rounds 3] [--seconds 5] [--small 1000] [--large 100000]
-                  [--sessions 10000] [--out FILE]
+                  [--sessions 10000] [--retry-rounds N] [--only-retry-cost]
+                  [--out FILE]
 
 Needs a server with the extension, through the libpq environment.
 """
@@ -243,9 +249,49 @@ async def populate(theirs: Side, ours: Side, small: int, large: int, sessions: i
     await ours.oa_session("reader").add_items([{"role": "user", "content": TEXT}] * 1000)
 
 
+async def retry_cost(a):
+    """Retries on against retries off, the adapters' appends, alternating
+    rounds on one database: [(workload, {"on": [ops/s], "off": [...]},
+    errors)]."""
+    on_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL)
+    off_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL,
+                                  retry=False)
+    sides = {"on": Side("on", SessionStoreService(on_store), oa_store=on_store),
+             "off": Side("off", SessionStoreService(off_store), oa_store=off_store)}
+    results = []
+    for name, fn in (("append_event, 8 tasks on own sessions", w_append_own),
+                     ("add_items (8 tasks)", w_add_items)):
+        per, errs = {"on": [], "off": []}, {"on": 0, "off": 0}
+        for r in range(a.retry_rounds):
+            for key in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                ops, e, _, _ = await fn(sides[key], a.seconds)
+                per[key].append(ops)
+                errs[key] += e
+        results.append((name, per, errs))
+        print(f"  done: retry cost, {name}", flush=True)
+    await on_store.close()
+    await off_store.close()
+    return results
+
+
+def retry_report(results, a):
+    lines = [f"The retry layer's cost: retries on (default) vs retry=False, {a.retry_rounds} "
+             f"alternating rounds of {a.seconds}s (pool {POOL} each), medians:",
+             f"{'workload':44} {'on':>12} {'off':>12} {'on/off':>8} {'errors on/off':>14}"]
+    for name, per, errs in results:
+        on, off = statistics.median(per["on"]), statistics.median(per["off"])
+        lines.append(f"{name:44} {on:10.0f}/s {off:10.0f}/s {on / off:8.3f} "
+                     f"{errs['on']:>7}/{errs['off']:<6}")
+        lines.append(f"{'':44} rounds on:  " + " ".join(f"{x:.0f}" for x in per["on"]))
+        lines.append(f"{'':44} rounds off: " + " ".join(f"{x:.0f}" for x in per["off"]))
+    return "\n".join(lines)
+
+
 async def main_async(a):
     fresh_database(DB_THEIRS, extension=False)
     fresh_database(DB_OURS, extension=True)
+    if a.only_retry_cost:
+        return [], await retry_cost(a)
     theirs_adk = DatabaseSessionService(server_url(DB_THEIRS, "asyncpg"),
                                         pool_size=POOL, max_overflow=0)
     oa_engine = create_async_engine(server_url(DB_THEIRS, "asyncpg"),
@@ -299,7 +345,7 @@ async def main_async(a):
     await theirs_adk.close()
     await oa_engine.dispose()
     await ours_store.close()
-    return results
+    return results, await retry_cost(a)
 
 
 def report(results, a):
@@ -341,10 +387,16 @@ def main():
     ap.add_argument("--large", type=int, default=100000)
     ap.add_argument("--sessions", type=int, default=10000)
     ap.add_argument("--reads", type=int, default=50)
+    ap.add_argument("--retry-rounds", type=int, default=None,
+                    help="rounds of the retry-cost comparison (default: 2 x --rounds)")
+    ap.add_argument("--only-retry-cost", action="store_true",
+                    help="run only the retry-cost comparison")
     ap.add_argument("--out")
     a = ap.parse_args()
-    results = asyncio.run(main_async(a))
-    text = report(results, a)
+    if a.retry_rounds is None:
+        a.retry_rounds = 2 * a.rounds
+    results, cost = asyncio.run(main_async(a))
+    text = (report(results, a) + "\n\n" if results else "") + retry_report(cost, a)
     print(text)
     if a.out:
         with open(a.out, "w") as f:

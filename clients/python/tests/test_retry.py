@@ -484,3 +484,94 @@ def test_the_servers_error_is_retried_from_a_transactional_pool(db_url, app):
         with pool.connection() as c:
             assert c.autocommit is False
     assert stored(db_url, app) == [(1, {"n": 1})]
+
+
+# ------------------------------------------------------------ lost replies (1.2)
+
+def filled(db_url, app, n, sid="s"):
+    make_session(db_url, app, sid)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute("SELECT session_store.append_messages(app_name => %s, user_id => 'u', "
+                  "session_id => %s, messages => %s::jsonb)",
+                  (app, sid, psycopg.types.json.Jsonb([{"n": i} for i in range(1, n + 1)])))
+
+
+def test_lost_reply_of_a_create_returns_the_session(store, app):
+    """The create committed, its reply was lost: the retry returns the
+    session (same made-up id), not SessionExists."""
+    sent = failing(store, [server_error("57P01")], after=True)
+    s = store.create_session(app_name=app, user_id="u", state={"a": 1})
+    assert len(sent) == 2 and s.session_id == sent[0]["session_id"] == sent[1]["session_id"]
+    assert (s.state, s.version) == ({"a": 1}, 0)
+    sent = failing(store, [psycopg.OperationalError("server closed the connection")],
+                   after=True)
+    mine = store.create_session(app_name=app, user_id="u", session_id="mine")
+    assert len(sent) == 2 and mine.session_id == "mine"
+    with pytest.raises(ss.SessionExists):  # a new call: a new key, an answer
+        store.create_session(app_name=app, user_id="u", session_id="mine")
+    assert store.count_sessions(app_name=app) == 2
+
+
+def test_lost_replies_of_fork_pop_rewind_clear(store, db_url, app):
+    filled(db_url, app, 5)
+    lost = [server_error("57P01")]
+    sent = failing(store, lost, after=True)
+    f = store.fork_session(**ident(app))
+    assert len(sent) == 2 and f.session_id == sent[0]["new_session_id"] and f.last_seq == 5
+    sent = failing(store, lost, after=True)
+    popped = store.pop_message(**ident(app))
+    assert len(sent) == 2 and (popped.seq, popped.message) == (5, {"n": 5})
+    sent = failing(store, lost, after=True)
+    assert store.rewind_session(**ident(app), to_seq=2) == 2 and len(sent) == 2
+    sent = failing(store, lost, after=True)
+    assert store.clear_session(**ident(app)) == 2 and len(sent) == 2
+    assert stored(db_url, app) == []
+    assert [m for _, m in stored(db_url, app, f.session_id)] == [{"n": i} for i in range(1, 6)]
+
+
+def test_without_retries_a_lost_reply_reaches_the_caller(db_url, app):
+    """What the layer saves the caller from: the pop happened, the caller
+    is told the connection failed."""
+    filled(db_url, app, 2)
+    with SessionStore(db_url, retry=False) as store:
+        failing(store, [server_error("57P01")], after=True)
+        with pytest.raises(ss.SessionStoreError) as got:
+            store.pop_message(**ident(app))
+    assert got.value.sqlstate == "57P01" and stored(db_url, app) == [(1, {"n": 1})]
+
+
+async def test_lost_replies_through_the_adapters(db_url, app):
+    from google.adk.events.event import Event
+    from google.genai import types
+    from session_store.adk import SessionStoreService
+    from session_store.openai_agents import SessionStoreSession
+
+    lost = [server_error("57P01")]
+    async with AsyncSessionStore(db_url, retry=FAST) as store:
+        svc = SessionStoreService(store)
+        sent = failing(store, lost, after=True)
+        s = await svc.create_session(app_name=app, user_id="u", state={"k": 1})
+        assert len(sent) == 2 and s.id == sent[0]["session_id"] and s.state == {"k": 1}
+        ev = Event(author="user", invocation_id="i",
+                   content=types.Content(role="user", parts=[types.Part(text="hi")]))
+        sent = failing(store, lost, after=True)
+        await svc.append_event(s, ev)
+        assert len(sent) == 2 and [e.id for e in s.events] == [ev.id]
+        got = await svc.get_session(app_name=app, user_id="u", session_id=s.id)
+        assert [e.id for e in got.events] == [ev.id] and got == s
+        sent = failing(store, lost, after=True)
+        await svc.delete_session(app_name=app, user_id="u", session_id=s.id)
+        assert len(sent) == 2
+        assert await svc.get_session(app_name=app, user_id="u", session_id=s.id) is None
+
+        oa = SessionStoreSession("c", store, app_name=app, user_id="u")
+        await oa.add_items([{"role": "user", "content": "0"}])
+        sent = failing(store, lost, after=True)
+        await oa.add_items([{"role": "user", "content": "1"}, {"role": "user", "content": "2"}])
+        assert len(sent) == 2 and sent[0]["idempotency_key"] == sent[1]["idempotency_key"]
+        sent = failing(store, lost, after=True)
+        assert await oa.pop_item() == {"role": "user", "content": "2"} and len(sent) == 2
+        assert [i["content"] for i in await oa.get_items()] == ["0", "1"]
+        sent = failing(store, lost, after=True)
+        await oa.clear_session()
+        assert len(sent) == 2 and await oa.get_items() == []
