@@ -4,7 +4,7 @@ adapter and prints a JSON report on stdout.
     _worker.py adk    URL APP PROC SESSIONS TURNS START_AT
     _worker.py openai URL APP PROC TURNS SESSION_ID START_AT
     _worker.py oa-mix URL APP PROC ITEMS SESSION_ID START_AT
-    _worker.py faults URL APP PROC TURNS POLICY_JSON START_AT
+    _worker.py faults URL APP PROC SECONDS POLICY_JSON START_AT
 
 START_AT (a Unix time, always last) releases the processes together.
 """
@@ -91,13 +91,15 @@ async def oa_mix(url, app, proc, items, session_id):
     return {"popped": popped, "errors": errors}
 
 
-async def faults(url, app, proc, turns, policy):
-    """faultload.adapters on a pool of this process's own, under the
-    parent's backend killer; reports what it wrote and how many retries."""
+async def faults(url, app, proc, seconds, policy):
+    """faultload.adapters for `seconds` (at least 20 turns per session) on a
+    pool of this process's own, under the parent's backend killer; reports
+    what it wrote and how many retries."""
     store = AsyncSessionStore(url, retry=RetryPolicy(**policy), max_size=4)
+    until = time.monotonic() + seconds
     with faultload.RetryCount() as retries:
         out = await faultload.adapters(store, app, f"p{proc}", 2, 2,
-                                       lambda i: i < turns)
+                                       lambda i: i < 20 or time.monotonic() < until)
     await store.close()
     out["retries"] = retries.count
     return out
@@ -113,7 +115,7 @@ def main(argv):
     elif mode == "oa-mix":
         out = asyncio.run(oa_mix(url, app, proc, int(argv[5]), argv[6]))
     elif mode == "faults":
-        out = asyncio.run(faults(url, app, proc, int(argv[5]), json.loads(argv[6])))
+        out = asyncio.run(faults(url, app, proc, float(argv[5]), json.loads(argv[6])))
     else:
         raise SystemExit(f"unknown mode {mode}")
     print(json.dumps(out))

@@ -37,9 +37,9 @@ from cutproxy import CutProxy  # noqa: E402
 
 FAST = RetryPolicy(max_attempts=6, max_elapsed=30.0, base_delay=0.002, max_delay=0.05)
 # (b) cuts one request in CUT_P: a call fails on all of its attempts with
-# probability CUT_P ** max_attempts (1e-10 here).  The three tests run until
+# probability CUT_P ** max_attempts (6e-9 here).  The three tests run until
 # 250, 250 and 500 cuts: 1,000 in all.
-CUT_P = 0.1
+CUT_P = 0.15
 CUTS = RetryPolicy(max_attempts=10, max_elapsed=30.0, base_delay=0.002, max_delay=0.05)
 TOTAL_CUTS = {"cuts": 0, "calls": 0}
 
@@ -104,14 +104,14 @@ async def test_killer_async_store(db_url, app, tag, capsys):
 
 def test_killer_adapters_in_processes(db_url, app, tag, capsys):
     """Three processes, each with its own pool, run ADK append_event and
-    OpenAI add_items/pop_item/clear_session while one killer terminates
-    their backends."""
+    OpenAI add_items/pop_item/clear_session for 3 s while one killer
+    terminates their backends."""
     name = "ss-kill-" + tag
     url = with_params(db_url, application_name=name)
     policy = json.dumps(FAST.__dict__)
     start_at = time.time() + 4.0  # the imports of the frameworks take a while
     procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "_worker.py"), "faults",
-                               url, app, str(p), "40", policy, str(start_at)],
+                               url, app, str(p), "3.0", policy, str(start_at)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for p in range(3)]
     killer = faultload.Killer(db_url, name)
@@ -130,9 +130,9 @@ def test_killer_adapters_in_processes(db_url, app, tag, capsys):
         merged["oa"].update(r["oa"])
     counts = faultload.check(db_url, app, merged)
     assert counts["sessions"] == 3 * (2 + 2) and counts["duplicates"] == counts["lost"] == 0
-    assert all(len(ids) == 40 for ids in merged["adk"].values())
+    assert all(len(ids) >= 20 for ids in merged["adk"].values())
     calls, retries = sum(r["calls"] for r in reports), sum(r["retries"] for r in reports)
-    assert killer.kills >= 20 and retries > 0
+    assert killer.kills >= 30 and killer.idle_kills > 0 and retries > 0
     report(capsys, f"killer, ADK + OpenAI in 3 processes: {killer.kills} kills "
                    f"({killer.idle_kills} idle), {calls} calls, {retries} retries, "
                    f"0 errors, 0 duplicates, 0 lost")
