@@ -27,4 +27,4 @@ __all__ = [
     "SuffixMismatch", "SerializationFailure", "IdempotencyConflict",
     "InvalidArgument", "LimitExceeded", "ConnectionLost",
 ]
-__version__ = "1.1.0"
+__version__ = "1.2.0"
