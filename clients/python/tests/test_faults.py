@@ -78,7 +78,7 @@ def test_killer_sync_store(db_url, app, tag, capsys):
     counts = faultload.check(db_url, app, out)
     assert counts["sessions"] == 4 and counts["duplicates"] == counts["lost"] == 0
     assert killer.kills >= 60 and killer.idle_kills > 0 and retries.count > 0
-    report(capsys, f"killer, sync store: {killer.ticks} ticks, {killer.kills} kills ({killer.idle_kills} idle), "
+    report(capsys, f"killer, sync store: {killer.kills} kills ({killer.idle_kills} idle), "
                    f"{retries.count} retries, {counts['stored']} appends stored once, "
                    f"0 errors")
 
