@@ -575,3 +575,28 @@ async def test_lost_replies_through_the_adapters(db_url, app):
         sent = failing(store, lost, after=True)
         await oa.clear_session()
         assert len(sent) == 2 and await oa.get_items() == []
+
+
+def test_on_a_1_1_database(db_url, app):
+    """1.1 has no idempotency_key on create/fork/pop/rewind/clear: with
+    retries on the error says so; with retry=False every call works."""
+    from conftest import server_url
+    name = "session_store_pytest_v11"
+    with psycopg.connect(dbname="postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(dbname=name, autocommit=True) as c:
+        c.execute("CREATE EXTENSION session_store VERSION '1.1'")
+    url = server_url(name)
+    with SessionStore(url, retry=FAST) as store:
+        with pytest.raises(ss.SessionStoreError) as got:
+            store.create_session(app_name=app, user_id="u", session_id="s")
+        assert got.value.sqlstate == "42883" and "ALTER EXTENSION" in got.value.hint
+        assert store.get_session(**ident(app)) is None  # what 1.1 has, retried
+    with SessionStore(url, retry=False) as store:
+        store.create_session(app_name=app, user_id="u", session_id="s")
+        store.append_messages(**ident(app), messages=[{"n": 1}, {"n": 2}])
+        assert store.pop_message(**ident(app)).seq == 2
+        assert store.clear_session(**ident(app)) == 1
+    with psycopg.connect(dbname="postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

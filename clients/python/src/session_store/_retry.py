@@ -94,8 +94,16 @@ class Attempts:
         return delay
 
 
+_OLD_SERVER_HINT = (
+    "The database's session_store is older than 1.2, which this call's "
+    "idempotency_key needs (with retries on, the client sends one): run "
+    "ALTER EXTENSION session_store UPDATE, or make the store with retry=False.")
+
+
 def _raise(err: Exception) -> Any:
     out = translate(err) if hasattr(err, "sqlstate") else err
     if out is err:
         raise err
+    if out.sqlstate == "42883" and "idempotency_key =>" in out.message:
+        out.hint = _OLD_SERVER_HINT
     raise out from err
