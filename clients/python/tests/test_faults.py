@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 
+import psycopg
 import pytest
 
 import faultload
@@ -221,13 +222,24 @@ async def test_server_restart_under_both_adapters(db_url, app, tag, capsys):
     def restart():
         time.sleep(1.0)
         t0 = time.monotonic()
-        subprocess.run(shlex.split(cmd), check=True, capture_output=True, timeout=60)
-        restarted["took"] = time.monotonic() - t0
-        restarted["at"] = time.monotonic()
+        try:
+            run = subprocess.run(shlex.split(cmd), capture_output=True, text=True, timeout=60)
+            if run.returncode != 0:
+                restarted["error"] = run.stdout + run.stderr
+        except Exception as e:  # noqa: BLE001 - reported below
+            restarted["error"] = repr(e)
+        finally:
+            restarted["took"] = time.monotonic() - t0
+            restarted["at"] = time.monotonic()
 
     def more(i):  # until 1.5 s after the server is back, and at least 20 each
         return i < 20 or "at" not in restarted or time.monotonic() < restarted["at"] + 1.5
 
+    def started():
+        with psycopg.connect(db_url, autocommit=True) as c:
+            return c.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+
+    before = started()
     policy = RetryPolicy(max_attempts=6, max_elapsed=30.0, base_delay=0.01, max_delay=0.2)
     t = threading.Thread(target=restart)
     with faultload.RetryCount() as retries:
@@ -237,6 +249,8 @@ async def test_server_restart_under_both_adapters(db_url, app, tag, capsys):
             out = await faultload.adapters(store, app, tag, 4, 4, more)
             took = time.monotonic() - t0
     await asyncio.to_thread(t.join)
+    assert "error" not in restarted, restarted
+    assert started() > before
     assert out["errors"] == []
     counts = faultload.check(db_url, app, out)
     assert counts["duplicates"] == counts["lost"] == 0
