@@ -476,9 +476,10 @@ def test_the_servers_error_is_retried_from_a_transactional_pool(db_url, app):
         holder = holding_the_session_lock(db_url, app)
         killer = kill_when_waiting(db_url, name)
         sent = failing(store, [])
-        threading.Timer(0.5, holder.rollback).start()
+        release = threading.Thread(target=lambda: (killer.join(), holder.rollback()))
+        release.start()  # once the first attempt was terminated
         r = store.append_messages(**ident(app), messages=[{"n": 1}])
-        killer.join()
+        release.join()
         holder.close()
         assert len(sent) == 2 and r.first_seq == 1
         with pool.connection() as c:
