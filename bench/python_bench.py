@@ -13,8 +13,16 @@ sessions; add_items, get_items(20), pop_item.  Prints, per workload, the
 median throughput of each side, the ratio, and the error count; for the
 reads, the large/small latency ratio.
 
+Then the cost of the client's retry layer: the adapters' appends (ADK
+append_event, OpenAI add_items, 8 tasks each) through a store with retries
+on (the default: add_items then sends a key the client makes) and one with
+retry=False, in alternating rounds, and the ratio on/off; beside them, the
+server's share: append_messages with retries off, with and without a key.
+
   python_bench.py [--rounds 3] [--seconds 5] [--small 1000] [--large 100000]
-                  [--sessions 10000] [--out FILE]
+                  [--sessions 10000] [--retry-rounds 20] [--retry-seconds 1]
+                  [--only-retry-cost]
+                  [--out FILE]
 
 Needs a server with the extension, through the libpq environment.
 """
@@ -169,6 +177,21 @@ async def w_add_items(side, seconds):
     return await timed(seconds, 8, body)
 
 
+async def w_store_append(side, seconds):
+    """append_messages on the store, 8 tasks on own sessions, with a key
+    made per call (side "key") or none."""
+    store, tag = side.oa_store, uuid.uuid4().hex[:6]
+    for t in range(8):
+        await store.create_session(app_name="bench", user_id="u", session_id=f"k-{tag}-{t}")
+
+    async def body(t, i):
+        await store.append_messages(
+            app_name="bench", user_id="u", session_id=f"k-{tag}-{t}",
+            messages=[{"role": "user", "content": TEXT}],
+            idempotency_key=str(uuid.uuid4()) if side.name == "key" else None)
+    return await timed(seconds, 8, body)
+
+
 async def w_get_items(side, n):
     s = side.oa_session("reader")
 
@@ -243,9 +266,57 @@ async def populate(theirs: Side, ours: Side, small: int, large: int, sessions: i
     await ours.oa_session("reader").add_items([{"role": "user", "content": TEXT}] * 1000)
 
 
+async def retry_cost(a):
+    """Retries on against retries off, the adapters' appends, alternating
+    rounds on one database: [(workload, {"on": [ops/s], "off": [...]},
+    errors)]."""
+    on_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL)
+    off_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL,
+                                  retry=False)
+    sides = {"on": Side("on", SessionStoreService(on_store), oa_store=on_store),
+             "off": Side("off", SessionStoreService(off_store), oa_store=off_store)}
+    keyed = {"on": Side("key", None, oa_store=off_store),
+             "off": Side("no key", None, oa_store=off_store)}
+    results = []
+    for name, fn, pair in (
+            ("append_event, 8 tasks on own sessions", w_append_own, sides),
+            ("add_items (8 tasks)", w_add_items, sides),
+            ("append_messages, retries off: key/no key", w_store_append, keyed)):
+        per, errs = {"on": [], "off": []}, {"on": 0, "off": 0}
+        for r in range(a.retry_rounds):
+            for key in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                ops, e, _, _ = await fn(pair[key], a.retry_seconds)
+                per[key].append(ops)
+                errs[key] += e
+        results.append((name, per, errs))
+        print(f"  done: retry cost, {name}", flush=True)
+    await on_store.close()
+    await off_store.close()
+    return results
+
+
+def retry_report(results, a):
+    lines = [f"The retry layer's cost: retries on (default) vs retry=False, {a.retry_rounds} "
+             f"alternating rounds of {a.retry_seconds}s (pool {POOL} each), medians (the last "
+             f"line: on = with a key, off = without):",
+             f"{'workload':44} {'on':>12} {'off':>12} {'on/off':>8} {'errors on/off':>14}",
+             "(on/off: the median of the ratios of the rounds run side by side, which a "
+             "load that drifts over the run moves less than the ratio of the medians)"]
+    for name, per, errs in results:
+        on, off = statistics.median(per["on"]), statistics.median(per["off"])
+        ratio = statistics.median(x / y for x, y in zip(per["on"], per["off"]))
+        lines.append(f"{name:44} {on:10.0f}/s {off:10.0f}/s {ratio:8.3f} "
+                     f"{errs['on']:>7}/{errs['off']:<6}")
+        lines.append(f"{'':44} rounds on:  " + " ".join(f"{x:.0f}" for x in per["on"]))
+        lines.append(f"{'':44} rounds off: " + " ".join(f"{x:.0f}" for x in per["off"]))
+    return "\n".join(lines)
+
+
 async def main_async(a):
     fresh_database(DB_THEIRS, extension=False)
     fresh_database(DB_OURS, extension=True)
+    if a.only_retry_cost:
+        return [], await retry_cost(a)
     theirs_adk = DatabaseSessionService(server_url(DB_THEIRS, "asyncpg"),
                                         pool_size=POOL, max_overflow=0)
     oa_engine = create_async_engine(server_url(DB_THEIRS, "asyncpg"),
@@ -299,7 +370,7 @@ async def main_async(a):
     await theirs_adk.close()
     await oa_engine.dispose()
     await ours_store.close()
-    return results
+    return results, await retry_cost(a)
 
 
 def report(results, a):
@@ -341,10 +412,16 @@ def main():
     ap.add_argument("--large", type=int, default=100000)
     ap.add_argument("--sessions", type=int, default=10000)
     ap.add_argument("--reads", type=int, default=50)
+    ap.add_argument("--retry-rounds", type=int, default=20,
+                    help="rounds of each side in the retry-cost comparison")
+    ap.add_argument("--retry-seconds", type=float, default=1.0,
+                    help="seconds per round of the retry-cost comparison")
+    ap.add_argument("--only-retry-cost", action="store_true",
+                    help="run only the retry-cost comparison")
     ap.add_argument("--out")
     a = ap.parse_args()
-    results = asyncio.run(main_async(a))
-    text = report(results, a)
+    results, cost = asyncio.run(main_async(a))
+    text = (report(results, a) + "\n\n" if results else "") + retry_report(cost, a)
     print(text)
     if a.out:
         with open(a.out, "w") as f:

@@ -4,6 +4,7 @@ adapter and prints a JSON report on stdout.
     _worker.py adk    URL APP PROC SESSIONS TURNS START_AT
     _worker.py openai URL APP PROC TURNS SESSION_ID START_AT
     _worker.py oa-mix URL APP PROC ITEMS SESSION_ID START_AT
+    _worker.py faults URL APP PROC SECONDS POLICY_JSON START_AT
 
 START_AT (a Unix time, always last) releases the processes together.
 """
@@ -15,12 +16,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import faultload  # noqa: E402
 import scripted  # noqa: E402
 from agents import Runner  # noqa: E402
 from google.adk.runners import Runner as AdkRunner  # noqa: E402
 from google.genai import types  # noqa: E402
 
-from session_store import AsyncSessionStore  # noqa: E402
+from session_store import AsyncSessionStore, RetryPolicy  # noqa: E402
 from session_store.adk import SessionStoreService  # noqa: E402
 from session_store.openai_agents import SessionStoreSession  # noqa: E402
 
@@ -89,6 +91,20 @@ async def oa_mix(url, app, proc, items, session_id):
     return {"popped": popped, "errors": errors}
 
 
+async def faults(url, app, proc, seconds, policy):
+    """faultload.adapters for `seconds` (at least 20 turns per session) on a
+    pool of this process's own, under the parent's backend killer; reports
+    what it wrote and how many retries."""
+    store = AsyncSessionStore(url, retry=RetryPolicy(**policy), max_size=4)
+    until = time.monotonic() + seconds
+    with faultload.RetryCount() as retries:
+        out = await faultload.adapters(store, app, f"p{proc}", 2, 2,
+                                       lambda i: i < 20 or time.monotonic() < until)
+    await store.close()
+    out["retries"] = retries.count
+    return out
+
+
 def main(argv):
     mode, url, app, proc = argv[1], argv[2], argv[3], int(argv[4])
     wait_until(float(argv[-1]))
@@ -98,6 +114,8 @@ def main(argv):
         out = asyncio.run(openai(url, app, proc, int(argv[5]), argv[6]))
     elif mode == "oa-mix":
         out = asyncio.run(oa_mix(url, app, proc, int(argv[5]), argv[6]))
+    elif mode == "faults":
+        out = asyncio.run(faults(url, app, proc, float(argv[5]), json.loads(argv[6])))
     else:
         raise SystemExit(f"unknown mode {mode}")
     print(json.dumps(out))

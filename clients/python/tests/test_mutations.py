@@ -27,6 +27,18 @@ MUTATIONS = [
      "cur.execute(call.sql, call.params, prepare=False)",
      "cur.execute(call.sql, call.params, prepare=True)",
      "test_client.py", "round_trip"),
+    ("nothing retried", "_retry.py",
+     "if policy is None or not connection_lost(err):", "if True:",
+     "test_retry.py", "retried or lost_reply or pool_passed_in"),
+    ("autocommit reset on a dead connection", "_store.py",
+     "if switched and not conn.closed:", "if switched:",
+     "test_retry.py", "surfaces"),
+    ("idle pooled connections not tested on a retry", "_store.py",
+     "if attempts.number > 1:", "if False:",
+     "test_retry.py", "pool_passed_in"),
+    ("no key made for a call", "_store.py",
+     "if key is None and self._retry is not None:", "if False:",
+     "test_retry.py", "keys_are_made or lost_reply"),
 ]
 
 

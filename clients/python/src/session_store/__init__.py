@@ -9,20 +9,22 @@
 Framework adapters: session_store.adk.SessionStoreService (Google ADK) and
 session_store.openai_agents.SessionStoreSession (OpenAI Agents SDK).
 """
-from ._errors import (IdempotencyConflict, InvalidArgument, LimitExceeded,
-                      SerializationFailure, SessionExists, SessionNotFound,
-                      SessionStoreError, SuffixMismatch, VersionConflict)
+from ._errors import (ConnectionLost, IdempotencyConflict, InvalidArgument,
+                      LimitExceeded, SerializationFailure, SessionExists,
+                      SessionNotFound, SessionStoreError, SuffixMismatch,
+                      VersionConflict)
+from ._retry import RetryPolicy
 from ._sql import RawJson
 from ._store import AsyncSessionStore, SessionStore, normalize_dsn
 from ._types import (AppendResult, Message, ReplaceResult, Session,
                      SessionSummary, SessionWithMessages)
 
 __all__ = [
-    "SessionStore", "AsyncSessionStore", "RawJson", "normalize_dsn",
+    "SessionStore", "AsyncSessionStore", "RetryPolicy", "RawJson", "normalize_dsn",
     "Session", "SessionSummary", "Message", "AppendResult", "ReplaceResult",
     "SessionWithMessages",
     "SessionStoreError", "SessionNotFound", "SessionExists", "VersionConflict",
     "SuffixMismatch", "SerializationFailure", "IdempotencyConflict",
-    "InvalidArgument", "LimitExceeded",
+    "InvalidArgument", "LimitExceeded", "ConnectionLost",
 ]
-__version__ = "1.1.0"
+__version__ = "1.2.0"

@@ -18,6 +18,8 @@ class _ThreadedStore:
 
     def __getattr__(self, name: str):
         method = getattr(self._store, name)
+        if not callable(method):
+            return method  # e.g. retry
 
         async def call(*args, **kwargs):
             return await asyncio.to_thread(method, *args, **kwargs)

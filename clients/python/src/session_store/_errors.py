@@ -10,6 +10,11 @@ from typing import Optional
 
 import psycopg
 
+try:  # optional dependency
+    import psycopg_pool
+except ImportError:  # pragma: no cover - exercised only without the extra
+    psycopg_pool = None
+
 
 class SessionStoreError(Exception):
     """Base class of every error the server reports through the client."""
@@ -64,6 +69,19 @@ class LimitExceeded(SessionStoreError):
     """54xxx: a size or count limit was exceeded."""
 
 
+class ConnectionLost(SessionStoreError):
+    """The connection failed on every attempt the retry budget allowed: the
+    outcome of the call is unknown (a write may or may not have been
+    applied).  ``cause`` is the last attempt's error, ``attempts`` the number
+    of attempts made; ``sqlstate`` is the cause's, when the server sent one."""
+
+    def __init__(self, message: str, *, cause: BaseException, attempts: int):
+        super().__init__(message, detail=str(cause).strip() or type(cause).__name__,
+                         sqlstate=getattr(cause, "sqlstate", None))
+        self.cause = cause
+        self.attempts = attempts
+
+
 _VERSION_MARK = " is at version "
 _SUFFIX_MARK = "no longer ends with the expected messages"
 
@@ -91,6 +109,27 @@ def classify(sqlstate: Optional[str], message: str) -> type[SessionStoreError]:
     if sqlstate.startswith("54"):
         return LimitExceeded
     return SessionStoreError
+
+
+# SQLSTATEs of a connection that failed (class 08) or that the server is
+# closing or refusing (57P01 admin_shutdown, 57P02 crash_shutdown,
+# 57P03 cannot_connect_now): a call that got one may be sent again.
+_CONNECTION_STATES = ("57P01", "57P02", "57P03")
+
+
+def connection_lost(err: BaseException) -> bool:
+    """True when err says the connection failed, not what the server made of
+    the call: a connection-class SQLSTATE, or an error with no SQLSTATE from
+    a connection closed, reset, refused or broken (psycopg's
+    OperationalError, an OSError), or a pool that could hand out no
+    connection in time.  Every other SQLSTATE is the server's answer."""
+    sqlstate = getattr(err, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate.startswith("08") or sqlstate in _CONNECTION_STATES
+    if psycopg_pool is not None and isinstance(
+            err, (psycopg_pool.PoolClosed, psycopg_pool.TooManyRequests)):
+        return False  # the caller closed the pool, or capped its queue
+    return isinstance(err, (psycopg.OperationalError, OSError))
 
 
 def translate(err: psycopg.Error) -> Exception:

@@ -14,6 +14,14 @@ gives the connection back before it returns.  What it runs on:
 * a psycopg connection: the call runs on it as is, inside the caller's
   transaction when one is open (the caller commits).
 
+Retries (``retry=``, a RetryPolicy, on by default; _retry.py): on a DSN or a
+pool, a call whose connection failed is sent again on another connection,
+the same statement with the same arguments, within the policy's budget.  A
+write is made safe to send again before its first attempt: the caller's
+idempotency key or one made for the call, a session id made for a create.
+On a connection passed in nothing is retried (it may be inside the caller's
+transaction) and no key is made.
+
 The store keeps no session state on the server (no SET, no temporary
 objects, no LISTEN, no prepared statements).
 """
@@ -21,14 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+import uuid
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Iterator, Optional
+from typing import Any, AsyncIterator, Iterator, Optional, Union
 
 import psycopg
 from psycopg import pq
 
 from . import _sql
-from ._errors import translate
+from ._retry import Attempts, RetryPolicy, policy_of
 from ._types import (AppendResult, Message, ReplaceResult, Session,
                      SessionSummary, SessionWithMessages)
 
@@ -56,10 +66,11 @@ def normalize_dsn(url: str) -> str:
 
 
 class _Call:
-    __slots__ = ("sql", "params", "shape", "convert")
+    __slots__ = ("name", "sql", "params", "shape", "convert")
 
-    def __init__(self, sql, params, shape, convert=None):
-        self.sql, self.params, self.shape, self.convert = sql, params, shape, convert
+    def __init__(self, name, sql, params, shape, convert=None):
+        self.name, self.sql, self.params = name, sql, params
+        self.shape, self.convert = shape, convert
 
 
 def _finish(call: _Call, rows: list) -> Any:
@@ -74,36 +85,93 @@ def _finish(call: _Call, rows: list) -> Any:
     return call.convert(rows[0]) if call.convert else rows[0][0]
 
 
+def _alive(conn: psycopg.Connection) -> bool:
+    """One empty query: does the connection still work?"""
+    try:
+        if conn.autocommit:
+            conn.execute("")
+        else:
+            conn.autocommit = True
+            try:
+                conn.execute("")
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
+        return True
+    except psycopg.Error:
+        return False
+
+
+async def _alive_async(conn: psycopg.AsyncConnection) -> bool:
+    try:
+        if conn.autocommit:
+            await conn.execute("")
+        else:
+            await conn.set_autocommit(True)
+            try:
+                await conn.execute("")
+            finally:
+                if not conn.closed:
+                    await conn.set_autocommit(False)
+        return True
+    except psycopg.Error:
+        return False
+
+
 class _Api:
     """The methods, shared by the sync and async stores: each builds a call
     and hands it to _exec, which runs it (sync) or returns an awaitable."""
 
+    _retry: Optional[RetryPolicy] = None
+
     def _exec(self, call: _Call):  # pragma: no cover - overridden
         raise NotImplementedError
+
+    @property
+    def retry(self) -> Optional[RetryPolicy]:
+        """The retry policy calls run under; None when nothing is retried
+        (``retry=False``, or a connection passed in)."""
+        return self._retry
+
+    def _key(self, key: Optional[str]) -> Optional[str]:
+        """The caller's idempotency key; when calls are retried and the
+        caller gave none, one made now, so every attempt sends the same."""
+        if key is None and self._retry is not None:
+            return str(uuid.uuid4())
+        return key
 
     def create_session(self, app_name: str, user_id: str,
                        state: Optional[dict] = None,
                        session_id: Optional[str] = None,
-                       keep_nulls: Optional[bool] = None) -> Session:
+                       keep_nulls: Optional[bool] = None,
+                       idempotency_key: Optional[str] = None) -> Session:
+        """With retries on, a session id is made here when none is given
+        (the server would pick a new one on each attempt) and a key is sent:
+        a retry after a lost reply returns the session the first attempt
+        made, where it would otherwise be SessionExists (1.2 server)."""
+        if self._retry is not None:
+            session_id = session_id if session_id is not None else str(uuid.uuid4())
+            idempotency_key = self._key(idempotency_key)
         sql, p = _sql.build("create_session", _sql.SESSION_COLS,
                             {"app_name": app_name, "user_id": user_id},
                             {"state": state, "session_id": session_id,
-                             "keep_nulls": keep_nulls})
-        return self._exec(_Call(sql, p, ONE, _sql.to_session))
+                             "keep_nulls": keep_nulls,
+                             "idempotency_key": idempotency_key})
+        return self._exec(_Call("create_session", sql, p, ONE, _sql.to_session))
 
     def get_session(self, app_name: str, user_id: str,
                     session_id: str) -> Optional[Session]:
         sql, p = _sql.build("get_session", _sql.SESSION_COLS,
                             {"app_name": app_name, "user_id": user_id,
                              "session_id": session_id}, {})
-        return self._exec(_Call(sql, p, MAYBE, _sql.to_session))
+        return self._exec(_Call("get_session", sql, p, MAYBE, _sql.to_session))
 
     def delete_session(self, app_name: str, user_id: str,
                        session_id: str) -> bool:
         sql, p = _sql.build("delete_session", None,
                             {"app_name": app_name, "user_id": user_id,
                              "session_id": session_id}, {})
-        return self._exec(_Call(sql, p, SCALAR))
+        return self._exec(_Call("delete_session", sql, p, SCALAR))
 
     def append_messages(self, app_name: str, user_id: str, session_id: str,
                         messages: Any, state_delta: Optional[dict] = None,
@@ -117,11 +185,11 @@ class _Api:
                              "session_id": session_id, "messages": messages},
                             {"state_delta": state_delta,
                              "expected_version": expected_version,
-                             "idempotency_key": idempotency_key,
+                             "idempotency_key": self._key(idempotency_key),
                              "keep_nulls": keep_nulls,
                              "message_time": message_time,
                              "verify_replay": verify_replay})
-        return self._exec(_Call(sql, p, ONE, _sql.to_append))
+        return self._exec(_Call("append_messages", sql, p, ONE, _sql.to_append))
 
     def get_messages(self, app_name: str, user_id: str, session_id: str,
                      max_count: Optional[int] = None,
@@ -133,7 +201,7 @@ class _Api:
                              "session_id": session_id},
                             {"max_count": max_count, "after_seq": after_seq,
                              "before_seq": before_seq, "after_time": after_time})
-        return self._exec(_Call(sql, p, ALL, _sql.to_message))
+        return self._exec(_Call("get_messages", sql, p, ALL, _sql.to_message))
 
     def list_sessions(self, app_name: str, user_id: Optional[str] = None,
                       page_size: Optional[int] = None,
@@ -148,42 +216,56 @@ class _Api:
                             {"user_id": user_id, "page_size": page_size,
                              "page_token": page_token,
                              "ascending": True if ascending else None})
-        return self._exec(_Call(sql, p, ALL, _sql.to_summary))
+        return self._exec(_Call("list_sessions", sql, p, ALL, _sql.to_summary))
 
     def pop_message(self, app_name: str, user_id: str, session_id: str,
-                    expected_version: Optional[int] = None) -> Optional[Message]:
+                    expected_version: Optional[int] = None,
+                    idempotency_key: Optional[str] = None) -> Optional[Message]:
         sql, p = _sql.build("pop_message", _sql.MESSAGE_COLS,
                             {"app_name": app_name, "user_id": user_id,
                              "session_id": session_id},
-                            {"expected_version": expected_version})
-        return self._exec(_Call(sql, p, MAYBE, _sql.to_message))
+                            {"expected_version": expected_version,
+                             "idempotency_key": self._key(idempotency_key)})
+        return self._exec(_Call("pop_message", sql, p, MAYBE, _sql.to_message))
 
     def rewind_session(self, app_name: str, user_id: str, session_id: str,
                        to_seq: int,
-                       expected_version: Optional[int] = None) -> int:
+                       expected_version: Optional[int] = None,
+                       idempotency_key: Optional[str] = None) -> int:
         sql, p = _sql.build("rewind_session", None,
                             {"app_name": app_name, "user_id": user_id,
                              "session_id": session_id, "to_seq": to_seq},
-                            {"expected_version": expected_version})
-        return self._exec(_Call(sql, p, SCALAR))
+                            {"expected_version": expected_version,
+                             "idempotency_key": self._key(idempotency_key)})
+        return self._exec(_Call("rewind_session", sql, p, SCALAR))
 
     def clear_session(self, app_name: str, user_id: str, session_id: str,
-                      expected_version: Optional[int] = None) -> int:
+                      expected_version: Optional[int] = None,
+                      idempotency_key: Optional[str] = None) -> int:
         sql, p = _sql.build("clear_session", None,
                             {"app_name": app_name, "user_id": user_id,
                              "session_id": session_id},
-                            {"expected_version": expected_version})
-        return self._exec(_Call(sql, p, SCALAR))
+                            {"expected_version": expected_version,
+                             "idempotency_key": self._key(idempotency_key)})
+        return self._exec(_Call("clear_session", sql, p, SCALAR))
 
     def fork_session(self, app_name: str, user_id: str, session_id: str,
                      new_session_id: Optional[str] = None,
-                     up_to_seq: Optional[int] = None) -> Session:
+                     up_to_seq: Optional[int] = None,
+                     idempotency_key: Optional[str] = None) -> Session:
+        """With retries on, the new session's id is made here when none is
+        given, and a key is sent, as for create_session."""
+        if self._retry is not None:
+            if new_session_id is None:
+                new_session_id = str(uuid.uuid4())
+            idempotency_key = self._key(idempotency_key)
         sql, p = _sql.build("fork_session", _sql.SESSION_COLS,
                             {"app_name": app_name, "user_id": user_id,
                              "session_id": session_id},
                             {"new_session_id": new_session_id,
-                             "up_to_seq": up_to_seq})
-        return self._exec(_Call(sql, p, ONE, _sql.to_session))
+                             "up_to_seq": up_to_seq,
+                             "idempotency_key": idempotency_key})
+        return self._exec(_Call("fork_session", sql, p, ONE, _sql.to_session))
 
     def expire_sessions(self, idle_for: timedelta,
                         app_name: Optional[str] = None,
@@ -191,16 +273,16 @@ class _Api:
         sql, p = _sql.build("expire_sessions", None, {"idle_for": idle_for},
                             {"app_name": app_name,
                              "max_sessions": max_sessions})
-        return self._exec(_Call(sql, p, SCALAR))
+        return self._exec(_Call("expire_sessions", sql, p, SCALAR))
 
     def get_app_state(self, app_name: str) -> dict:
         sql, p = _sql.build("get_app_state", None, {"app_name": app_name}, {})
-        return self._exec(_Call(sql, p, SCALAR))
+        return self._exec(_Call("get_app_state", sql, p, SCALAR))
 
     def get_user_state(self, app_name: str, user_id: str) -> dict:
         sql, p = _sql.build("get_user_state", None,
                             {"app_name": app_name, "user_id": user_id}, {})
-        return self._exec(_Call(sql, p, SCALAR))
+        return self._exec(_Call("get_user_state", sql, p, SCALAR))
 
     def replace_messages(self, app_name: str, user_id: str, session_id: str,
                          expected_suffix: Any, replacement: Any,
@@ -215,15 +297,15 @@ class _Api:
                              "replacement": replacement},
                             {"state_delta": state_delta,
                              "expected_version": expected_version,
-                             "idempotency_key": idempotency_key,
+                             "idempotency_key": self._key(idempotency_key),
                              "keep_nulls": keep_nulls})
-        return self._exec(_Call(sql, p, ONE, _sql.to_replace))
+        return self._exec(_Call("replace_messages", sql, p, ONE, _sql.to_replace))
 
     def count_sessions(self, app_name: str,
                        user_id: Optional[str] = None) -> int:
         sql, p = _sql.build("count_sessions", None, {"app_name": app_name},
                             {"user_id": user_id})
-        return self._exec(_Call(sql, p, SCALAR))
+        return self._exec(_Call("count_sessions", sql, p, SCALAR))
 
     def get_session_with_messages(
             self, app_name: str, user_id: str, session_id: str,
@@ -239,16 +321,17 @@ class _Api:
                                        after_time, raw_json)
         params = {"app_name": app_name, "user_id": user_id,
                   "session_id": session_id, **window}
-        return self._exec(_Call(sql, params, MAYBE,
+        return self._exec(_Call("get_session_with_messages", sql, params, MAYBE,
                                 _sql.to_session_with_messages))
 
 
 class SessionStore(_Api):
     """The synchronous client.  Thread-safe: calls from several threads share
-    the pool (or, when given one connection, take turns on it)."""
+    the pool (or, when given one connection, take turns on it).  ``retry``:
+    a RetryPolicy, True (the default policy) or False."""
 
     def __init__(self, source: Any, *, min_size: int = 1, max_size: int = 10,
-                 **connect_kwargs: Any):
+                 retry: Union[RetryPolicy, bool] = True, **connect_kwargs: Any):
         self._own_pool = None
         self._pool = None
         self._conn = None
@@ -268,6 +351,8 @@ class SessionStore(_Api):
         else:
             raise TypeError("SessionStore takes a DSN or URL, a psycopg "
                             "Connection or a psycopg_pool.ConnectionPool")
+        policy = policy_of(retry)
+        self._retry = policy if self._conn is None else None
 
     def close(self) -> None:
         """Close the pool the store made for itself (nothing else)."""
@@ -286,26 +371,47 @@ class SessionStore(_Api):
             return cur.fetchall()
 
     def _exec(self, call: _Call):
-        try:
-            if self._conn is not None:
-                rows = self._run_on(self._conn, call)
-            elif self._pool is not None:
-                with self._pool.connection() as conn:
-                    switched = False
-                    if (not conn.autocommit and conn.info.transaction_status
-                            == pq.TransactionStatus.IDLE):
-                        conn.autocommit = switched = True
-                    try:
-                        rows = self._run_on(conn, call)
-                    finally:
-                        if switched:
-                            conn.autocommit = False
+        attempts = Attempts(self._retry)
+        while True:
+            try:
+                rows = self._attempt(call, attempts)
+            except (psycopg.Error, OSError) as e:
+                time.sleep(attempts.pause_after(e, call.name))
             else:
-                with psycopg.connect(self._dsn, **self._connect_kwargs) as conn:
-                    rows = self._run_on(conn, call)
-        except psycopg.Error as e:
-            raise translate(e) from e
-        return _finish(call, rows)
+                return _finish(call, rows)
+
+    def _attempt(self, call: _Call, attempts: Attempts) -> list:
+        if self._conn is not None:
+            return self._run_on(self._conn, call)
+        if self._pool is None:
+            with psycopg.connect(self._dsn, **self._connect_kwargs) as conn:
+                return self._run_on(conn, call)
+        pool = self._pool
+        conn = pool.getconn(attempts.wait_limit(pool.timeout))
+        try:
+            if attempts.number > 1:
+                # the connections idle in the pool may have died with the
+                # last one (a restart): test them, without spending attempts
+                for _ in range(pool.max_size):
+                    if _alive(conn):
+                        break
+                    pool.putconn(conn)  # closed: the pool replaces it
+                    conn = None
+                    conn = pool.getconn(attempts.wait_limit(pool.timeout))
+            switched = False
+            if (not conn.autocommit and conn.info.transaction_status
+                    == pq.TransactionStatus.IDLE):
+                conn.autocommit = switched = True
+            try:
+                return self._run_on(conn, call)
+            finally:
+                # not on a connection that failed: that would raise again
+                # and hide the server's error (57P01 ...) behind its own
+                if switched and not conn.closed:
+                    conn.autocommit = False
+        finally:
+            if conn is not None:
+                pool.putconn(conn)
 
     def iter_sessions(self, app_name: str, user_id: Optional[str] = None,
                       page_size: int = 100, *,
@@ -325,10 +431,10 @@ class SessionStore(_Api):
 
 class AsyncSessionStore(_Api):
     """The asyncio client.  A DSN gets an AsyncConnectionPool, opened on the
-    first call (in the running event loop)."""
+    first call (in the running event loop).  ``retry`` as for SessionStore."""
 
     def __init__(self, source: Any, *, min_size: int = 1, max_size: int = 10,
-                 **connect_kwargs: Any):
+                 retry: Union[RetryPolicy, bool] = True, **connect_kwargs: Any):
         self._own_pool = None
         self._pool = None
         self._conn = None
@@ -352,6 +458,8 @@ class AsyncSessionStore(_Api):
         else:
             raise TypeError("AsyncSessionStore takes a DSN or URL, a psycopg "
                             "AsyncConnection or a psycopg_pool.AsyncConnectionPool")
+        policy = policy_of(retry)
+        self._retry = policy if self._conn is None else None
 
     async def close(self) -> None:
         """Close the pool the store made for itself (nothing else)."""
@@ -382,30 +490,48 @@ class AsyncSessionStore(_Api):
             return await cur.fetchall()
 
     async def _exec(self, call: _Call):
-        try:
-            if self._conn is not None:
-                rows = await self._run_on(self._conn, call)
-            elif self._pool is not None:
-                if not self._opened:
-                    await self._ensure_open()
-                async with self._pool.connection() as conn:
-                    switched = False
-                    if (not conn.autocommit and conn.info.transaction_status
-                            == pq.TransactionStatus.IDLE):
-                        await conn.set_autocommit(True)
-                        switched = True
-                    try:
-                        rows = await self._run_on(conn, call)
-                    finally:
-                        if switched:
-                            await conn.set_autocommit(False)
+        attempts = Attempts(self._retry)
+        while True:
+            try:
+                rows = await self._attempt(call, attempts)
+            except (psycopg.Error, OSError) as e:
+                await asyncio.sleep(attempts.pause_after(e, call.name))
             else:
-                async with await psycopg.AsyncConnection.connect(
-                        self._dsn, **self._connect_kwargs) as conn:
-                    rows = await self._run_on(conn, call)
-        except psycopg.Error as e:
-            raise translate(e) from e
-        return _finish(call, rows)
+                return _finish(call, rows)
+
+    async def _attempt(self, call: _Call, attempts: Attempts) -> list:
+        """SessionStore._attempt, awaited."""
+        if self._conn is not None:
+            return await self._run_on(self._conn, call)
+        if self._pool is None:
+            async with await psycopg.AsyncConnection.connect(
+                    self._dsn, **self._connect_kwargs) as conn:
+                return await self._run_on(conn, call)
+        if not self._opened:
+            await self._ensure_open()
+        pool = self._pool
+        conn = await pool.getconn(attempts.wait_limit(pool.timeout))
+        try:
+            if attempts.number > 1:
+                for _ in range(pool.max_size):
+                    if await _alive_async(conn):
+                        break
+                    await pool.putconn(conn)
+                    conn = None
+                    conn = await pool.getconn(attempts.wait_limit(pool.timeout))
+            switched = False
+            if (not conn.autocommit and conn.info.transaction_status
+                    == pq.TransactionStatus.IDLE):
+                await conn.set_autocommit(True)
+                switched = True
+            try:
+                return await self._run_on(conn, call)
+            finally:
+                if switched and not conn.closed:
+                    await conn.set_autocommit(False)
+        finally:
+            if conn is not None:
+                await pool.putconn(conn)
 
     async def iter_sessions(self, app_name: str, user_id: Optional[str] = None,
                             page_size: int = 100, *, ascending: bool = False

@@ -15,7 +15,10 @@ call, ordering, state routing and concurrency are the server's.
   ``expected_version``; a conflict becomes ADK's ``StaleSessionError``.
 * Retries: the event id is the idempotency key, with ``verify_replay``: the
   same event appended twice is stored once; another event reusing an id
-  fails with ``IdempotencyConflict``.
+  fails with ``IdempotencyConflict``.  A dropped connection is retried by
+  the store (RetryPolicy): append_event with its event id, create_session
+  with a session id and key made before the first attempt (a retry returns
+  the session made, not AlreadyExistsError), delete_session as it is.
 * The event's own timestamp is the stored message time (``message_time``),
   so ``GetSessionConfig.after_timestamp`` is served by the server.
 """

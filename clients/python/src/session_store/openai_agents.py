@@ -9,6 +9,11 @@ before adds the create).  Order, atomicity of ``pop_item`` and concurrency
 across threads and processes are the server's: no client-side lock, no
 per-thread connection.  Many sessions can share one pool or store: pass it
 instead of a URL.
+
+A dropped connection is retried by the store (RetryPolicy): ``add_items``
+sends a key made for the call, ``pop_item`` and ``clear_session`` one each,
+so a retry after a lost reply returns the first attempt's result and
+nothing is stored or removed twice.
 """
 from __future__ import annotations
 
