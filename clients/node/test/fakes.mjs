@@ -1,0 +1,112 @@
+// Pools for the retry tests: errors as node-postgres makes them, a pool
+// whose attempts fail as a script says, and a pool in front of a real one
+// that loses replies.
+import pg from 'pg';
+
+/** An error the server sent, as node-postgres builds it. */
+export function dbError(code, message = `server error ${code}`) {
+  const e = new pg.DatabaseError(message, 0, 'error');
+  e.code = code;
+  e.severity = code.startsWith('57P') ? 'FATAL' : 'ERROR';
+  return e;
+}
+
+/** One of Node's own socket errors. */
+export function sysError(code, syscall = 'read') {
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: -1, syscall });
+}
+
+/**
+ * A pool (shaped as pg.Pool is) whose n-th query fails with script[n]
+ * (an Error) or answers with it (an array of rows); past the end of the
+ * script it answers `[{ ok: true }]`.  It records every attempt's values
+ * and how each client was released.
+ */
+export class ScriptedPool {
+  constructor(script = [], { failConnect = [] } = {}) {
+    this.script = script;
+    this.failConnect = failConnect;
+    this.connects = 0;
+    this.attempts = [];        // values of each query sent
+    this.released = [];        // the error each client was released with (undefined: kept)
+  }
+
+  get totalCount() { return 0; }
+  get idleCount() { return 0; }
+
+  async query() {
+    throw new Error('the retry layer queries through connect()');
+  }
+
+  async connect() {
+    const n = this.connects++;
+    if (this.failConnect[n]) throw this.failConnect[n];
+    const pool = this;
+    let released = false;
+    return {
+      on() {}, removeListener() {},
+      async query(cfg) {
+        const i = pool.attempts.length;
+        pool.attempts.push(cfg.values);
+        const step = pool.script[i];
+        if (step instanceof Error) throw step;
+        return { rows: step ?? [{ ok: true }] };
+      },
+      release(err) {
+        if (released) throw new Error('released twice');
+        released = true;
+        pool.released.push(err);
+      },
+    };
+  }
+}
+
+/**
+ * In front of a real pg.Pool: each attempt asks `plan(i, text, values)` (i counts
+ * attempts from 0) what to do: 'ok' (run it), 'before' (fail with
+ * "Connection terminated unexpectedly" before sending it) or 'lose' (run it
+ * to its end, committed, then fail the same way: the reply was lost).  The
+ * client is released with the error, so the real pool drops it.
+ */
+/** A plan for LossyPool: the first attempt of each distinct statement matching `re` loses its reply. */
+export function loseFirstOf(re) {
+  const seen = new Set();
+  return (_i, text, values) => {
+    if (!re.test(text)) return 'ok';
+    const k = JSON.stringify([text, values]);
+    if (seen.has(k)) return 'ok';
+    seen.add(k);
+    return 'lose';
+  };
+}
+
+export class LossyPool {
+  constructor(pool, plan) {
+    this.pool = pool;
+    this.plan = plan;
+    this.attempts = [];
+  }
+
+  get totalCount() { return this.pool.totalCount; }
+  get idleCount() { return this.pool.idleCount; }
+
+  query(...a) { return this.pool.query(...a); }
+
+  async connect() {
+    const client = await this.pool.connect();
+    const lossy = this;
+    return {
+      on: (...a) => client.on(...a),
+      removeListener: (...a) => client.removeListener(...a),
+      release: (err) => client.release(err),
+      async query(cfg) {
+        const what = lossy.plan(lossy.attempts.length, cfg.text, cfg.values);
+        lossy.attempts.push({ what, values: cfg.values, text: cfg.text });
+        if (what === 'before') throw new Error('Connection terminated unexpectedly');
+        const res = await client.query(cfg);
+        if (what === 'lose') throw new Error('Connection terminated unexpectedly');
+        return res;
+      },
+    };
+  }
+}

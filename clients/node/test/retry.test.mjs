@@ -1,0 +1,355 @@
+// The retry layer: which failures are retried and which never, the budget,
+// keys made once per call and reused by every attempt, nothing retried on a
+// client passed in; and the pools the client makes surviving the loss of
+// their idle connections.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+import {
+  ConnectionLost, DEFAULT_RETRY, IdempotencyConflict, InvalidArgument, LimitExceeded,
+  SerializationFailure, SessionExists, SessionStore, SessionStoreError, SessionStoreService,
+  SessionStoreSession, VersionConflict, isConnectionFailure, translateError,
+} from '../dist/index.js';
+import { connectionString, dropDatabases, freshDatabase } from './databases.mjs';
+import { LossyPool, ScriptedPool, dbError, loseFirstOf, sysError } from './fakes.mjs';
+
+const run = promisify(execFile);
+const here = new URL('.', import.meta.url).pathname;
+const FAST = { maxAttempts: 6, baseDelayMs: 1, maxDelayMs: 2 };
+const APP = 'retry-app';
+let db;
+let pool;
+
+before(async () => {
+  db = await freshDatabase('retry');
+  pool = new pg.Pool({ ...db, max: 4 });
+  pool.on('error', () => {});
+});
+after(async () => {
+  await pool.end();
+  await dropDatabases();
+});
+
+const RETRIED = [
+  ['57P01 terminated by administrator', () => dbError('57P01', 'terminating connection due to administrator command')],
+  ['57P02 crash shutdown', () => dbError('57P02')],
+  ['57P03 cannot connect now', () => dbError('57P03', 'the database system is starting up')],
+  ['08006 connection failure', () => dbError('08006')],
+  ['08001 unable to connect', () => dbError('08001')],
+  ['ECONNRESET', () => sysError('ECONNRESET')],
+  ['EPIPE', () => sysError('EPIPE', 'write')],
+  ['ECONNREFUSED', () => sysError('ECONNREFUSED', 'connect')],
+  ['Connection terminated unexpectedly', () => new Error('Connection terminated unexpectedly')],
+  ['a client not queryable', () => new Error('Client has encountered a connection error and is not queryable')],
+  ['the pool timing out', () => new Error('timeout exceeded when trying to connect')],
+];
+
+const NEVER = [
+  ['23505', SessionExists], ['40001', SerializationFailure], ['40P01', SerializationFailure],
+  ['22023', InvalidArgument], ['22P02', InvalidArgument], ['42710', IdempotencyConflict],
+  ['54000', LimitExceeded], ['42883', SessionStoreError], ['42501', SessionStoreError],
+  ['XX000', SessionStoreError], ['57014', SessionStoreError],
+];
+
+describe('what is retried', () => {
+  for (const [name, make] of RETRIED) {
+    test(`retried: ${name}, on a fresh connection; the dead one destroyed`, async () => {
+      const fake = new ScriptedPool([make(), [{ n: 7 }]]);
+      const store = new SessionStore(fake, { retry: FAST });
+      assert.deepEqual(await store.query('SELECT 7 AS n', []), [{ n: 7 }]);
+      assert.equal(fake.attempts.length, 2);
+      assert.equal(fake.connects, 2);
+      assert.ok(fake.released[0] instanceof Error, 'the failed client is released with its error');
+      assert.equal(fake.released[1], undefined, 'the healthy one goes back to the pool');
+      assert.ok(isConnectionFailure(make()));
+    });
+  }
+
+  test('retried: a pool that cannot hand out a connection (server down, then back)', async () => {
+    const fake = new ScriptedPool([], { failConnect: [sysError('ECONNREFUSED', 'connect'),
+                                                      dbError('57P03', 'the database system is starting up')] });
+    const store = new SessionStore(fake, { retry: FAST });
+    assert.deepEqual(await store.query('SELECT 1', []), [{ ok: true }]);
+    assert.equal(fake.connects, 3);
+    assert.equal(fake.attempts.length, 1);
+  });
+
+  for (const [code, cls] of NEVER) {
+    test(`never retried: ${code} (${cls.name}); the connection is kept`, async () => {
+      const fake = new ScriptedPool([dbError(code)]);
+      const store = new SessionStore(fake, { retry: FAST });
+      const err = await store.query('SELECT 1', []).catch((e) => e);
+      assert.ok(err instanceof cls, `${code}: ${err}`);
+      assert.equal(err.constructor, cls);
+      assert.equal(err.sqlstate, code);
+      assert.equal(fake.attempts.length, 1);
+      assert.deepEqual(fake.released, [undefined]);
+      assert.equal(isConnectionFailure(dbError(code)), false);
+    });
+  }
+
+  test('never retried: an error that is no connection failure (the client is not reused)', async () => {
+    const bug = new RangeError('bigint value 9007199254740993 does not fit a JavaScript number');
+    const fake = new ScriptedPool([bug]);
+    const store = new SessionStore(fake, { retry: FAST });
+    assert.equal(await store.query('SELECT 1', []).catch((e) => e), bug);
+    assert.equal(fake.attempts.length, 1);
+    assert.equal(fake.released[0], bug);
+  });
+
+  test('real server: 23505, 22023 and 40001 reach the caller after one statement', async () => {
+    const lossy = new LossyPool(pool, () => 'ok');
+    const store = new SessionStore(lossy, { retry: FAST });
+    const s = await store.createSession(APP, 'u', { sessionId: 'taken' });
+    const dup = await store.createSession(APP, 'u', { sessionId: 'taken' }).catch((e) => e);
+    assert.ok(dup instanceof SessionExists, String(dup));
+    const bad = await store.listSessions(APP, { pageToken: 'not a token' }).catch((e) => e);
+    assert.ok(bad instanceof InvalidArgument, String(bad));
+    assert.equal(bad.sqlstate, '22023');
+    await store.appendMessages(APP, 'u', s.sessionId, [{ a: 1 }]);
+    const stale = await store.appendMessages(APP, 'u', s.sessionId, [{ a: 2 }], { expectedVersion: 0 })
+      .catch((e) => e);
+    assert.ok(stale instanceof VersionConflict, String(stale));
+    assert.equal(lossy.attempts.filter((a) => !a.text.includes('create_session')).length, 3,
+                 'one statement per call');
+  });
+
+  test('a socket error named like a SQLSTATE (EPIPE) is not taken for a server error', () => {
+    const e = sysError('EPIPE', 'write');
+    assert.equal(translateError(e), e);
+  });
+});
+
+describe('the budget', () => {
+  test('defaults', () => {
+    assert.deepEqual({ ...DEFAULT_RETRY }, { maxAttempts: 6, maxElapsedMs: 30000, baseDelayMs: 50, maxDelayMs: 2000 });
+    const store = new SessionStore(new ScriptedPool());
+    assert.deepEqual({ ...store.retryPolicy }, { ...DEFAULT_RETRY });
+    assert.deepEqual({ ...new SessionStore(new ScriptedPool(), { retry: { maxAttempts: 3 } }).retryPolicy },
+                     { ...DEFAULT_RETRY, maxAttempts: 3 });
+    assert.equal(new SessionStore(new ScriptedPool(), { retry: false }).retryPolicy, undefined);
+    assert.throws(() => new SessionStore(new ScriptedPool(), { retry: { maxAttempts: 0 } }), RangeError);
+    assert.throws(() => new SessionStore(new ScriptedPool(), { retry: { baseDelayMs: -1 } }), RangeError);
+  });
+
+  test('maxAttempts: ConnectionLost with the attempt count and the last cause', async () => {
+    const errs = Array.from({ length: 10 }, (_, i) => sysError('ECONNRESET', `read${i}`));
+    const fake = new ScriptedPool(errs);
+    const store = new SessionStore(fake, { retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 1 } });
+    const err = await store.query('SELECT 1', []).catch((e) => e);
+    assert.ok(err instanceof ConnectionLost, String(err));
+    assert.ok(err instanceof SessionStoreError);
+    assert.equal(err.name, 'ConnectionLost');
+    assert.equal(err.attempts, 4);
+    assert.equal(err.cause, errs[3]);
+    assert.match(err.message, /4 attempts/);
+    assert.match(err.message, /outcome of the call is unknown/);
+    assert.equal(fake.attempts.length, 4);
+    assert.equal(isConnectionFailure(err), false, 'a ConnectionLost is not retried again (by a nested store)');
+  });
+
+  test('backoff: full jitter, doubling from baseDelayMs, capped by maxDelayMs', async () => {
+    const random = Math.random;
+    Math.random = () => 1;   // every sleep at its bound: 20 + 40 + 60 + 60 ms
+    try {
+      const fake = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
+      const store = new SessionStore(fake, { retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 60 } });
+      const t0 = performance.now();
+      const err = await store.query('SELECT 1', []).catch((e) => e);
+      const ms = performance.now() - t0;
+      assert.ok(err instanceof ConnectionLost);
+      assert.ok(ms >= 175 && ms < 600, `slept ${ms} ms, the bounds add up to 180`);
+      Math.random = () => 0;
+      const fake0 = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
+      const t1 = performance.now();
+      await new SessionStore(fake0, { retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 60 } })
+        .query('SELECT 1', []).catch((e) => e);
+      assert.ok(performance.now() - t1 < 100, 'a draw of 0 sleeps 0');
+    } finally {
+      Math.random = random;
+    }
+  });
+
+  test('maxElapsedMs: no attempt starts later than that after the first', async () => {
+    const fake = new ScriptedPool(Array.from({ length: 1000 }, () => sysError('ECONNRESET')));
+    const store = new SessionStore(fake, { retry: { maxAttempts: 1000, maxElapsedMs: 150, baseDelayMs: 10, maxDelayMs: 20 } });
+    const t0 = performance.now();
+    const err = await store.query('SELECT 1', []).catch((e) => e);
+    const ms = performance.now() - t0;
+    assert.ok(err instanceof ConnectionLost);
+    assert.ok(err.attempts > 3 && err.attempts < 1000, `${err.attempts} attempts`);
+    assert.ok(ms < 150 + 100, `gave up after ${ms} ms`);
+  });
+
+  test('retry: false sends each call once and throws the driver error as it is', async () => {
+    const e = new Error('Connection terminated unexpectedly');
+    const fake = new ScriptedPool([e]);
+    fake.query = async () => { fake.attempts.push('direct'); throw e; };
+    const store = new SessionStore(fake, { retry: false });
+    assert.equal(await store.query('SELECT 1', []).catch((x) => x), e);
+    assert.deepEqual(fake.attempts, ['direct']);
+  });
+});
+
+describe('keys', () => {
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  const keyOf = (values) => values.find((v) => typeof v === 'string' && uuid.test(v));
+
+  test('append and replace: one key per call, made before the first attempt, sent by every attempt', async () => {
+    const fake = new ScriptedPool([sysError('ECONNRESET'), dbError('57P01'), [{ first_seq: 1 }],
+                                   new Error('Connection terminated unexpectedly'), [{ first_seq: 2 }],
+                                   sysError('EPIPE', 'write'), [{ removed: 1 }]]);
+    const store = new SessionStore(fake, { retry: FAST });
+    await store.appendMessages(APP, 'u', 's', [{ a: 1 }]);
+    await store.appendMessages(APP, 'u', 's', [{ a: 2 }]);
+    await store.replaceMessages(APP, 'u', 's', [{ a: 2 }], [{ a: 3 }]);
+    const keys = fake.attempts.map(keyOf);
+    assert.ok(keys.every((k) => k !== undefined), JSON.stringify(fake.attempts));
+    assert.equal(keys[0], keys[1]);
+    assert.equal(keys[1], keys[2]);
+    assert.equal(keys[3], keys[4]);
+    assert.equal(keys[5], keys[6]);
+    assert.equal(new Set(keys).size, 3, 'a new key for each call');
+  });
+
+  test("the caller's key is the one sent; none is made with retries off", async () => {
+    const fake = new ScriptedPool([sysError('ECONNRESET')]);
+    await new SessionStore(fake, { retry: FAST }).appendMessages(APP, 'u', 's', [{}], { idempotencyKey: 'mine' });
+    assert.deepEqual(fake.attempts.map((v) => v.includes('mine')), [true, true]);
+    const off = new ScriptedPool();
+    off.query = async (cfg) => { off.attempts.push(cfg.values); return { rows: [{}] }; };
+    await new SessionStore(off, { retry: false }).appendMessages(APP, 'u', 's', [{}]);
+    assert.equal(keyOf(off.attempts[0]), undefined);
+    assert.equal(new SessionStore(off, { retry: false }).newKey(), undefined);
+  });
+
+  test('a reply lost after the append committed: the retry returns the stored result, stored once', async () => {
+    const store = new SessionStore(pool);
+    const s = await store.createSession(APP, 'lost');
+    const lossy = new LossyPool(pool, (i) => (i === 0 ? 'lose' : 'ok'));
+    const r = await new SessionStore(lossy, { retry: FAST })
+      .appendMessages(APP, 'lost', s.sessionId, [{ n: 1 }, { n: 2 }]);
+    assert.deepEqual([r.firstSeq, r.lastSeq, r.version, r.replayed], [1, 2, 1, true]);
+    assert.equal(lossy.attempts.length, 2);
+    assert.deepEqual((await store.getMessages(APP, 'lost', s.sessionId)).map((m) => m.message.n), [1, 2]);
+  });
+
+  test('without retries the same lost reply reaches the caller (who cannot know it was stored)', async () => {
+    const store = new SessionStore(pool);
+    const s = await store.createSession(APP, 'lost-off');
+    const lossy = new LossyPool(pool, (i) => (i === 0 ? 'lose' : 'ok'));
+    lossy.query = async (cfg) => {
+      const c = await lossy.connect();
+      try { return await c.query(cfg); } finally { c.release(); }
+    };
+    const err = await new SessionStore(lossy, { retry: false })
+      .appendMessages(APP, 'lost-off', s.sessionId, [{ n: 1 }]).catch((e) => e);
+    assert.match(String(err), /Connection terminated/);
+    assert.equal((await store.getMessages(APP, 'lost-off', s.sessionId)).length, 1);
+  });
+
+  test('ADK appendEvent: the event id is the key; a lost reply is replayed, the copy moves on', async () => {
+    const { createEvent } = await import('@google/adk');
+    const lossy = new LossyPool(pool, loseFirstOf(/append_messages/));
+    const svc = new SessionStoreService(new SessionStore(lossy, { retry: FAST }));
+    const s = await svc.createSession({ appName: APP, userId: 'adk' });
+    for (let i = 0; i < 3; i++) {
+      await svc.appendEvent({ session: s, event: createEvent({ author: 'user', invocationId: 'i',
+                                                               content: { role: 'user', parts: [{ text: `e${i}` }] } }) });
+    }
+    const appends = lossy.attempts.filter((a) => a.text.includes('append_messages'));
+    assert.equal(appends.length, 6, 'each append lost once, then replayed');
+    for (let i = 0; i < 6; i += 2) assert.deepEqual(appends[i].values, appends[i + 1].values);
+    const back = await svc.getSession({ appName: APP, userId: 'adk', sessionId: s.id });
+    assert.deepEqual(back.events.map((e) => e.content.parts[0].text), ['e0', 'e1', 'e2']);
+    assert.deepEqual(s.events.map((e) => e.id), back.events.map((e) => e.id));
+    // the copy's version followed: a fourth append is not refused as stale
+    await svc.appendEvent({ session: s, event: createEvent({ author: 'user', invocationId: 'i' }) });
+  });
+
+  test('OpenAI addItems: a key of its own per call, the same for the retry; stored once', async () => {
+    const lossy = new LossyPool(pool, loseFirstOf(/append_messages/));
+    const session = new SessionStoreSession('oai-lost', { store: new SessionStore(lossy, { retry: FAST }),
+                                                          appName: APP, userId: 'oai' });
+    const item = (t) => ({ role: 'user', content: t });
+    await session.addItems([item('a'), item('b')]);   // first write: not found, create, write (lost), replay
+    await session.addItems([item('c')]);
+    const appends = lossy.attempts.filter((a) => a.text.includes('append_messages'));
+    const keys = appends.map((a) => keyOf(a.values));
+    assert.ok(keys.every(Boolean));
+    assert.equal(new Set(keys).size, 2, JSON.stringify(appends.map((a) => a.what)));
+    assert.deepEqual((await session.getItems()).map((i) => i.content), ['a', 'b', 'c']);
+  });
+});
+
+describe('clients passed in', () => {
+  test('a pg.Client: not retried; its calls fail as the driver says', async () => {
+    const c = new pg.Client(db);
+    const errors = [];
+    c.on('error', (e) => errors.push(e));
+    await c.connect();
+    try {
+      const store = new SessionStore(c);
+      assert.equal(store.retryPolicy, undefined);
+      assert.equal(store.newKey(), undefined);
+      await store.getAppState(APP);
+      const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+      await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+      for (let i = 0; i < 100 && !errors.length; i++) await new Promise((r) => setTimeout(r, 10));
+      const err = await store.getAppState(APP).catch((e) => e);
+      assert.ok(err instanceof Error && !(err instanceof ConnectionLost), String(err));
+      assert.match(err.message, /not queryable|terminat/);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  });
+
+  test('a pooled client, a { query } object: not retried', async () => {
+    const pc = await pool.connect();
+    try {
+      assert.equal(new SessionStore(pc).retryPolicy, undefined);
+    } finally {
+      pc.release();
+    }
+    let n = 0;
+    const once = { query: async () => { n++; throw new Error('Connection terminated unexpectedly'); } };
+    const store = new SessionStore(once);
+    assert.equal(store.retryPolicy, undefined);
+    assert.match(String(await store.getAppState(APP).catch((e) => e)), /Connection terminated/);
+    assert.equal(n, 1);
+  });
+
+  test('a pg.Pool passed in is retried on: a backend terminated mid-statement', async () => {
+    const own = new pg.Pool({ ...db, max: 2, application_name: 'retry-midstatement' });
+    own.on('error', () => {});
+    try {
+      const store = new SessionStore(own, { retry: FAST });
+      const killer = setTimeout(() => pool.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retry-midstatement'"), 150);
+      const rows = await store.query('SELECT pg_sleep(0.4), 1 AS one', []);
+      clearTimeout(killer);
+      assert.equal(rows[0].one, 1);
+      const off = new SessionStore(own, { retry: false });
+      setTimeout(() => pool.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retry-midstatement'"), 150);
+      const err = await off.query('SELECT pg_sleep(0.4)', []).catch((e) => e);
+      assert.equal(err.sqlstate, '57P01', String(err));
+    } finally {
+      await own.end();
+    }
+  });
+});
+
+describe('pools the client makes', () => {
+  test('survive the loss of their idle connections (a process that must not crash)', async () => {
+    const appName = `idle-kill-${process.pid}`;
+    const { stdout } = await run(process.execPath,
+      [`${here}e2e/idle_kill_process.mjs`, connectionString(db), appName], { env: process.env });
+    const out = JSON.parse(stdout);
+    assert.equal(out.ok, true);
+    assert.ok(out.terminated >= 3, `idle connections of the three pools terminated: ${out.terminated}`);
+  });
+});
