@@ -8,10 +8,11 @@ import { createEvent } from '@google/adk';
 import { DatabaseSessionService } from '@google/adk/sessions/database';
 import pg from 'pg';
 
-import { SessionStoreService, StaleSessionError } from '../dist/index.js';
+import { SessionStore, SessionStoreService, SessionStoreSession, StaleSessionError } from '../dist/index.js';
 import { connectionString, dropDatabases, freshDatabase } from '../test/databases.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const RETRY_ROUNDS = Number(process.env.BENCH_RETRY_ROUNDS ?? 21);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
 
@@ -134,6 +135,29 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 
+// The retry layer's cost: the same appends through stores that differ only
+// in `retry`, on the same pool, the order of the two sides alternating.  The
+// ratio is the median of each round's on/off ratio (the two sides of a round
+// ran seconds apart, so a shared machine's drift cancels out of it).
+const retrySides = { on: new SessionStore(ourPool), off: new SessionStore(ourPool, { retry: false }) };
+const retryResults = {};
+const recordRetry = (name, side, v) => ((retryResults[name] ??= { on: [], off: [] })[side].push(v));
+for (let r = 0; r < RETRY_ROUNDS; r++) {
+  for (const side of r % 2 ? ['off', 'on'] : ['on', 'off']) {
+    const store = retrySides[side];
+    const svc = new SessionStoreService(store);
+    const own = await Promise.all(Array.from({ length: 8 }, (_, w) =>
+      svc.createSession({ appName: APP, userId: `u${w}` })));
+    recordRetry('ADK appendEvent, 8 workers on own sessions (calls/s)', side,
+                await rate(8, 150, (w, i) => svc.appendEvent({ session: own[w], event: event(`w${w} ${i}`) })));
+    const sessions = Array.from({ length: 8 }, (_, w) =>
+      new SessionStoreSession(`oai-${side}-${r}-${w}`, { store, appName: APP, userId: `u${w}` }));
+    await Promise.all(sessions.map((s) => s.addItems([{ role: 'user', content: 'first' }])));
+    recordRetry('OpenAI addItems, 8 workers on own sessions (calls/s)', side,
+                await rate(8, 150, (w, i) => sessions[w].addItems([{ role: 'user', content: `w${w} ${i}` }])));
+  }
+}
+
 const pad = (s, n) => String(s).padEnd(n);
 const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 console.log(`TypeScript adapters, ${ROUNDS} alternating rounds, medians (PostgreSQL ${(await ourPool.query('SHOW server_version')).rows[0].server_version}):`);
@@ -144,6 +168,12 @@ for (const [name, v] of Object.entries(results)) {
   const higherBetter = name.includes('/s');
   const ratio = a === undefined ? '' : higherBetter ? `${(o / a).toFixed(1)}x` : `${(a / o).toFixed(1)}x faster`;
   console.log(`  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}${ratio}`);
+}
+console.log(`Retry layer, retries on (default policy) against retry: false, same pool, ${RETRY_ROUNDS} interleaved rounds, medians:`);
+console.log(`  ${pad('', 58)}${pad('retries on', 14)}${pad('retries off', 14)}on/off (median of rounds)`);
+for (const [name, v] of Object.entries(retryResults)) {
+  const ratios = v.on.map((on, i) => on / v.off[i]);
+  console.log(`  ${pad(name, 58)}${pad(fmt(median(v.on)), 14)}${pad(fmt(median(v.off)), 14)}${median(ratios).toFixed(3)}`);
 }
 await adk.orm?.close(true);
 await ourPool.end();

@@ -302,6 +302,28 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Errors a pooled client emits while checked out reach its query as well: nothing to do here. */
 function ignore(): void {}
 
+/**
+ * A client of the pool, with a listener for its 'error' events from the
+ * moment the pool hands it out.  The pool takes its own listener off before
+ * it calls back; with the promise form of connect() the caller's would come
+ * a few microtasks later, and an ErrorResponse parsed from the same chunk
+ * as the ReadyForQuery that completed the connection (a backend terminated
+ * just then) would be an 'error' event without a listener: the process
+ * would die.  The callback runs in the same turn, so nothing comes between.
+ */
+function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, client) => {
+      if (err || !client) {
+        reject(err ?? new Error('the pool handed out no client'));
+        return;
+      }
+      client.on('error', ignore);
+      resolve(client);
+    });
+  });
+}
+
 /** The largest page list_sessions serves. */
 export const MAX_PAGE_SIZE = 10000;
 
@@ -387,8 +409,7 @@ export class SessionStore {
    * again; after a server's answer the connection is healthy and is kept.
    */
   private async attempt(pool: pg.Pool, text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
-    const client = await pool.connect();
-    client.on('error', ignore);
+    const client = await checkOut(pool);
     let broken: Error | undefined;
     try {
       const res = await client.query({ text, values, types: queryTypes });

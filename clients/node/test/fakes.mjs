@@ -38,7 +38,13 @@ export class ScriptedPool {
     throw new Error('the retry layer queries through connect()');
   }
 
-  async connect() {
+  connect(cb) {
+    const p = this.checkOut();
+    if (!cb) return p;
+    p.then((c) => cb(undefined, c, c.release), (err) => cb(err));
+  }
+
+  async checkOut() {
     const n = this.connects++;
     if (this.failConnect[n]) throw this.failConnect[n];
     const pool = this;
@@ -92,7 +98,13 @@ export class LossyPool {
 
   query(...a) { return this.pool.query(...a); }
 
-  async connect() {
+  connect(cb) {
+    const p = this.checkOut();
+    if (!cb) return p;
+    p.then((c) => cb(undefined, c, c.release), (err) => cb(err));
+  }
+
+  async checkOut() {
     const client = await this.pool.connect();
     const lossy = this;
     return {
@@ -109,4 +121,42 @@ export class LossyPool {
       },
     };
   }
+}
+
+/**
+ * A server that speaks just enough of the protocol to complete a startup
+ * and, in the same write as the ReadyForQuery, sends the FATAL 57P01 a
+ * backend terminated at that moment sends; then it closes.  Resolves to
+ * { port, connections(), close() }.
+ */
+export async function startTerminatingServer() {
+  const net = await import('node:net');
+  const msg = (type, body) => {
+    const head = Buffer.alloc(5);
+    head.write(type, 0, 'latin1');
+    head.writeInt32BE(body.length + 4, 1);
+    return Buffer.concat([head, body]);
+  };
+  const int32 = (n) => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b; };
+  const fields = (f) => Buffer.concat([...Object.entries(f).map(([k, v]) => Buffer.from(`${k}${v}\0`)), Buffer.from([0])]);
+  const reply = Buffer.concat([
+    msg('R', int32(0)),
+    msg('Z', Buffer.from('I')),
+    msg('E', fields({ S: 'FATAL', V: 'FATAL', C: '57P01', M: 'terminating connection due to administrator command' })),
+  ]);
+  let n = 0;
+  const sockets = new Set();
+  const server = net.createServer((sock) => {
+    n++;
+    sockets.add(sock);
+    sock.on('error', () => {});
+    sock.on('close', () => sockets.delete(sock));
+    sock.once('data', () => { sock.write(reply); sock.end(); });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    connections: () => n,
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }),
+  };
 }

@@ -14,7 +14,7 @@ import {
   SessionStoreSession, VersionConflict, isConnectionFailure, translateError,
 } from '../dist/index.js';
 import { connectionString, dropDatabases, freshDatabase } from './databases.mjs';
-import { LossyPool, ScriptedPool, dbError, loseFirstOf, sysError } from './fakes.mjs';
+import { LossyPool, ScriptedPool, dbError, loseFirstOf, startTerminatingServer, sysError } from './fakes.mjs';
 
 const run = promisify(execFile);
 const here = new URL('.', import.meta.url).pathname;
@@ -344,6 +344,24 @@ describe('clients passed in', () => {
 });
 
 describe('pools the client makes', () => {
+  test('a backend terminated as its connection completes: an error of the call, not of the process', async () => {
+    // The FATAL arrives in the chunk that completed the connection, so it is
+    // parsed before any promise continuation runs; the checked-out client
+    // must have its 'error' listener by then.
+    const server = await startTerminatingServer();
+    const store = new SessionStore({ connectionString: `postgresql://u@127.0.0.1:${server.port}/d`, max: 2 },
+                                   { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 } });
+    try {
+      const err = await store.getAppState(APP).catch((e) => e);
+      assert.ok(err instanceof ConnectionLost, String(err));
+      assert.equal(err.attempts, 3);
+      assert.equal(server.connections(), 3);
+    } finally {
+      await store.close();
+      await server.close();
+    }
+  });
+
   test('survive the loss of their idle connections (a process that must not crash)', async () => {
     const appName = `idle-kill-${process.pid}`;
     const { stdout } = await run(process.execPath,
