@@ -16,15 +16,17 @@ MODULE_big = session_store
 OBJS = src/session_store.o src/validate.o src/state.o src/lock.o src/head.o \
        src/direct.o \
        src/store.o src/session.o src/append.o src/messages.o \
-       src/listing.o src/expire.o src/citus.o
-DATA = session_store--1.0.sql session_store--1.0--1.1.sql
+       src/listing.o src/expire.o src/citus.o src/keys.o
+DATA = session_store--1.0.sql session_store--1.0--1.1.sql \
+       session_store--1.1--1.2.sql
 PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out
 REGRESS = setup create_session append_messages get_messages state errors \
           list_sessions list_sessions_ascending trim fork expire limits \
           keep_nulls after_time verify_replay replace_messages count_sessions \
-          hardening table_changes extension_owner distribute
+          hardening table_changes extension_owner distribute \
+          idempotency_keys
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out
@@ -32,7 +34,8 @@ ISOLATION = create_fresh_app create_same_id append_interleaved \
             append_repeatable_read app_state_merge app_state_no_wait \
             idempotency_replay pop_append rewind_append fork_append \
             expire_append replace_append verify_replay \
-            create_after_delete deadlock
+            create_after_delete deadlock create_same_key \
+            remove_same_key
 ISOLATION_OPTS = --inputdir=test
 
 PG_MAJOR ?= 15

@@ -146,8 +146,9 @@ RequestDigest(const char *fn, Jsonb **docs, int ndocs, bool keep_nulls,
 /*
  * Look up idempotency key idem_key of session (user_id, sid); true and the
  * stored result in *stored if it was used.  with_digest: the database has
- * 1.1's columns (the function was called through its 1.1 declaration).
- * SPI must be connected.
+ * 1.1's columns (the function was called through its 1.1 declaration).  A
+ * key stored by another kind of call (1.2: create, fork, pop, rewind,
+ * clear) is 42710.  SPI must be connected.
  */
 static bool
 LookupKey(SsCall *call, const SessionKey *key, int64 sid, text *idem_key,
@@ -155,13 +156,26 @@ LookupKey(SsCall *call, const SessionKey *key, int64 sid, text *idem_key,
 {
 	Datum		args[3];
 	bool		isnull;
+	bool		with_kind = with_digest && ss_keys_have_kinds();
 
 	args[0] = PointerGetDatum(key->user_id);
 	args[1] = Int64GetDatum(sid);
 	args[2] = PointerGetDatum(idem_key);
-	if (ss_exec(with_digest ? Q_IDEM_LOOKUP_DIGEST : Q_IDEM_LOOKUP,
+	if (ss_exec(with_kind ? Q_IDEM_LOOKUP_DIGEST_OP :
+				with_digest ? Q_IDEM_LOOKUP_DIGEST : Q_IDEM_LOOKUP,
 				args, NULL, false) == 0)
 		return false;
+	if (with_kind)
+	{
+		/* 1.2: a key of another kind of call is never replayed as an append */
+		Datum		op;
+
+		ss_check_result_type(7, TEXTOID, "idempotency_keys", "operation");
+		op = ss_result_datum(call, 0, 7, &isnull);
+		if (!isnull)
+			ss_report_key_kind(key, idem_key,
+							   ss_key_kind(DatumGetTextPP(op)), KEY_APPEND);
+	}
 
 	for (int i = 0; i < 4; i++)
 		stored->values[i] = ss_result_datum(call, 0, i + 1, &stored->nulls[i]);

@@ -15,6 +15,8 @@
  * pop_message, rewind_session and clear_session run under the session lock
  * (head.c) and advance the head only when they removed something.  They
  * never lower last_seq: a removed sequence number is not given out again.
+ * With an idempotency key (1.2, keys.c) they look it up under that lock: a
+ * key they stored before returns its stored result and nothing changes.
  *
  *-------------------------------------------------------------------------
  */
@@ -299,9 +301,11 @@ PG_FUNCTION_INFO_V1(session_store_rewind_session);
 PG_FUNCTION_INFO_V1(session_store_clear_session);
 
 /*
- * pop_message(app_name, user_id, session_id, expected_version)
+ * pop_message(app_name, user_id, session_id, expected_version
+ *			   [1.2: , idempotency_key])
  *	→ TABLE(seq, message, create_time): the latest message, now removed;
- *	no row when the session has no messages (and then nothing changes).
+ *	no row when the session has no messages (and then nothing changes but
+ *	a key recorded).  A replayed key returns the row its call popped.
  */
 Datum
 session_store_pop_message(PG_FUNCTION_ARGS)
@@ -311,13 +315,32 @@ session_store_pop_message(PG_FUNCTION_ARGS)
 	SessionKey	key;
 	SessionHead head;
 	Datum		args[2];
+	text	   *idem_key;
+	SsKeyResult res = {0};
 
 	InitMaterializedSRF(fcinfo, 0);
 	ss_call_begin(&call);
 	ss_arg_session_key(fcinfo, &key);
+	idem_key = ss_arg_key(fcinfo, 4);
 
 	ss_spi_begin(&call);
 	ss_lock_head(&call, &key, &head);
+	if (idem_key != NULL &&
+		ss_lookup_call_key(&call, &key, head.sid, idem_key, KEY_POP, &res))
+	{
+		if (res.popped)
+		{
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+
+			values[0] = Int64GetDatum(res.popped_seq);
+			values[1] = res.popped_message;
+			values[2] = TimestampTzGetDatum(res.popped_time);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+								 values, nulls);
+		}
+		goto done;
+	}
 	ss_check_version(fcinfo, 3, &key, &head);
 
 	args[0] = PointerGetDatum(key.user_id);
@@ -330,10 +353,26 @@ session_store_pop_message(PG_FUNCTION_ARGS)
 		heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 						  values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (idem_key != NULL)
+		{
+			bool		isnull;
+
+			res.popped = true;
+			res.popped_seq = DatumGetInt64(values[0]);
+			res.popped_message = ss_result_datum(&call, 0, 2, &isnull);
+			res.popped_time = DatumGetTimestampTz(values[2]);
+		}
 		/* last_seq stays: a popped number is never given out again */
 		ss_advance_head(&call, &head, head.last_seq, NULL);
 	}
+	if (idem_key != NULL)
+	{
+		res.version = head.version;
+		res.update_time = head.update_time;
+		ss_store_call_key(&key, head.sid, idem_key, KEY_POP, &res);
+	}
 
+done:
 	ss_spi_end(&call);
 	ss_call_end(&call);
 	return (Datum) 0;
@@ -342,23 +381,33 @@ session_store_pop_message(PG_FUNCTION_ARGS)
 /*
  * Under the session lock, delete the messages that query q selects (its
  * arguments: user_id, sid and, for rewind, seq); advance the head if any
- * went.  Returns how many.
+ * went.  Returns how many.  The idempotency key (argument version_argno + 1,
+ * of kind kind) returns the count its call returned, removing nothing.
  */
 static int64
 RemoveMessages(FunctionCallInfo fcinfo, SsQuery q, int version_argno,
-			   int64 seq)
+			   int64 seq, SsKeyKind kind)
 {
 	SsCall		call;
 	SessionKey	key;
 	SessionHead head;
 	Datum		args[3];
 	int64		removed;
+	text	   *idem_key;
+	SsKeyResult res = {0};
 
 	ss_call_begin(&call);
 	ss_arg_session_key(fcinfo, &key);
+	idem_key = ss_arg_key(fcinfo, version_argno + 1);
 
 	ss_spi_begin(&call);
 	ss_lock_head(&call, &key, &head);
+	if (idem_key != NULL &&
+		ss_lookup_call_key(&call, &key, head.sid, idem_key, kind, &res))
+	{
+		removed = res.removed;
+		goto done;
+	}
 	ss_check_version(fcinfo, version_argno, &key, &head);
 
 	args[0] = PointerGetDatum(key.user_id);
@@ -367,26 +416,37 @@ RemoveMessages(FunctionCallInfo fcinfo, SsQuery q, int version_argno,
 	removed = ss_exec(q, args, NULL, false);
 	if (removed > 0)
 		ss_advance_head(&call, &head, head.last_seq, NULL);
+	if (idem_key != NULL)
+	{
+		res.version = head.version;
+		res.update_time = head.update_time;
+		res.removed = removed;
+		ss_store_call_key(&key, head.sid, idem_key, kind, &res);
+	}
 
+done:
 	ss_spi_end(&call);
 	ss_call_end(&call);
 	return removed;
 }
 
-/* rewind_session(app_name, user_id, session_id, to_seq, expected_version)
+/* rewind_session(app_name, user_id, session_id, to_seq, expected_version
+ *				   [1.2: , idempotency_key])
  *	→ how many messages with seq > to_seq were deleted */
 Datum
 session_store_rewind_session(PG_FUNCTION_ARGS)
 {
 	ss_require_arg(fcinfo, 3, "to_seq");
 	PG_RETURN_INT64(RemoveMessages(fcinfo, Q_MESSAGE_DELETE_AFTER, 4,
-								   PG_GETARG_INT64(3)));
+								   PG_GETARG_INT64(3), KEY_REWIND));
 }
 
-/* clear_session(app_name, user_id, session_id, expected_version)
+/* clear_session(app_name, user_id, session_id, expected_version
+ *				  [1.2: , idempotency_key])
  *	→ how many messages were deleted; the session and its state stay */
 Datum
 session_store_clear_session(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(RemoveMessages(fcinfo, Q_MESSAGE_DELETE_ALL, 3, 0));
+	PG_RETURN_INT64(RemoveMessages(fcinfo, Q_MESSAGE_DELETE_ALL, 3, 0,
+								   KEY_CLEAR));
 }

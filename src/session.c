@@ -13,6 +13,12 @@
  * inserting the head (InsertSessionRouted), deletes lock the head row by
  * deleting it, and fork_session locks the source's head row.
  *
+ * 1.2: create_session and fork_session take an idempotency key, recorded
+ * on the session they create (keys.c).  A call whose session exists and
+ * holds its key, recorded by the same kind of call, writes nothing and
+ * returns the session as get_session does (ReplayCreate); a session that
+ * exists without the key is 23505, as before.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_store.h"
@@ -172,6 +178,76 @@ ReportConcurrentDelete(const SessionKey *key)
 }
 
 /*
+ * 40001 for a keyed create whose session was created by a transaction that
+ * committed after this transaction's snapshot was taken: whether the key
+ * is the session's cannot be answered consistently with that snapshot.
+ */
+static void
+ReportConcurrentCreate(const SessionKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent create"),
+			 errdetail("Session \"%s\" of app \"%s\", user \"%s\" was created after this transaction's snapshot was taken.",
+					   text_to_cstring(key->session_id),
+					   text_to_cstring(key->app_name),
+					   text_to_cstring(key->user_id)),
+			 errhint("Retry the transaction.")));
+}
+
+/* What ReplayCreate found. */
+typedef enum CreateReplay
+{
+	CR_NO_SESSION,				/* the session does not exist */
+	CR_NO_KEY,					/* it exists, without the key */
+	CR_REPLAYED					/* it exists with the key: values filled */
+} CreateReplay;
+
+/*
+ * A create or fork of session key with idempotency key idem_key, kind
+ * KEY_CREATE or KEY_FORK: whether the session exists and holds the key.
+ * When it does, values/nulls are filled with the session as get_session
+ * returns it now (nothing is written); 42710 if another kind of call
+ * recorded the key.  latest: look on a snapshot taken now (single node,
+ * under the session lock, as CheckSessionIsNew does); otherwise on the
+ * statement's snapshot (distributed).  SPI must be connected.
+ */
+static CreateReplay
+ReplayCreate(SsCall *call, const SessionKey *key, text *idem_key,
+			 SsKeyKind kind, bool latest, Datum *values, bool *nulls)
+{
+	Datum		args[4];
+	bool		isnull;
+	bool		has_key;
+	Datum		op;
+	SsKeyKind	used;
+	int			n;
+
+	ss_session_key_values(key, args);
+	args[3] = PointerGetDatum(idem_key);
+	n = latest ? ss_exec_latest(Q_IDEM_LOOKUP_CREATED, args, NULL) :
+		ss_exec(Q_IDEM_LOOKUP_CREATED, args, NULL, false);
+	if (n == 0)
+		return CR_NO_SESSION;
+	ss_check_result_type(2, TEXTOID, "idempotency_keys", "operation");
+	has_key = DatumGetBool(ss_result_datum(call, 0, 1, &isnull));
+	if (!has_key)
+		return CR_NO_KEY;
+	op = ss_result_datum(call, 0, 2, &isnull);
+	used = ss_key_kind(isnull ? NULL : DatumGetTextPP(op));
+	if (used != kind)
+		ss_report_key_kind(key, idem_key, used, kind);
+
+	/*
+	 * The session as it is now.  Under REPEATABLE READ or SERIALIZABLE the
+	 * transaction's snapshot may predate the create that recorded the key.
+	 */
+	if (!ss_read_session(call, key, false, values, nulls))
+		ReportConcurrentCreate(key);
+	return CR_REPLAYED;
+}
+
+/*
  * 23505 if the session exists.  The caller holds its lock; the check runs on
  * a snapshot taken now, so a session committed by a concurrent creator is
  * found at every isolation level.  40001 if only the transaction's
@@ -225,7 +301,8 @@ NewSid(void)
 
 /*
  * Distributed mode: insert the head of a new session (version 0, the given
- * state and last_seq) and return its sid; 23505 when the session exists.
+ * state and last_seq) and return its sid; 0 when the session exists (the
+ * caller reports it, or replays a keyed call).
  *
  * There is no lock to take before the row exists: the insert itself
  * serializes creators of one id, on the primary key of the shard that
@@ -236,11 +313,14 @@ NewSid(void)
  * CONFLICT would fail with 40001 on a session committed after the
  * snapshot; a plain INSERT reports any committed or concurrent duplicate as
  * 23505 at every isolation level, and is re-raised as the session-exists
- * error (a duplicate sid, at the same odds, is reported the same way).
+ * error (a duplicate sid, at the same odds, is reported the same way).  A
+ * keyed call (keyed) has looked for its key on its snapshot before: the
+ * duplicate was committed since, with or without the key, and the error is
+ * 40001, after which a retry of the transaction finds out.
  */
 static int64
 InsertSessionRouted(SsCall *call, const SessionKey *key, Jsonb *state,
-					int64 last_seq, TimestampTz now)
+					int64 last_seq, TimestampTz now, bool keyed)
 {
 	Datum		args[7];
 
@@ -267,6 +347,8 @@ InsertSessionRouted(SsCall *call, const SessionKey *key, Jsonb *state,
 			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
 				PG_RE_THROW();
 			FlushErrorState();
+			if (keyed)
+				ReportConcurrentCreate(key);
 			ReportSessionExists(key);
 		}
 		PG_END_TRY();
@@ -290,7 +372,7 @@ InsertSessionRouted(SsCall *call, const SessionKey *key, Jsonb *state,
 			return DatumGetInt64(args[3]);
 		ss_session_key_values(key, exists_args);
 		if (ss_exec(Q_SESSION_EXISTS, exists_args, NULL, false) > 0)
-			ReportSessionExists(key);
+			return 0;
 	}
 	elog(ERROR, "no free session key after %d attempts", SID_ATTEMPTS);
 	return 0;					/* keep the compiler quiet */
@@ -307,14 +389,16 @@ PG_FUNCTION_INFO_V1(session_store_get_app_state);
 PG_FUNCTION_INFO_V1(session_store_get_user_state);
 
 /*
- * create_session(app_name, user_id, state, session_id [1.1: , keep_nulls])
+ * create_session(app_name, user_id, state, session_id [1.1: , keep_nulls]
+ *				  [1.2: , idempotency_key])
  *	→ session
  *
  * Under the session lock, an existing id is looked for on a snapshot taken
  * after the lock was granted, so a session committed by a concurrent
- * creator is found at every isolation level and reported as 23505.  App
- * and user state rows are created by INSERT ... ON CONFLICT, so parallel
- * first sessions of a new app or user never collide on them.
+ * creator is found at every isolation level and reported as 23505 (or, if
+ * it was created with this call's idempotency key, returned).  App and
+ * user state rows are created by INSERT ... ON CONFLICT, so parallel first
+ * sessions of a new app or user never collide on them.
  */
 Datum
 session_store_create_session(PG_FUNCTION_ARGS)
@@ -323,10 +407,15 @@ session_store_create_session(PG_FUNCTION_ARGS)
 	SessionKey	key;
 	Jsonb	   *state;
 	StateDelta	delta;
+	text	   *idem_key;
 	Datum		args[5];
 	Datum		values[SS_SESSION_NATTS];
 	bool		nulls[SS_SESSION_NATTS];
 	Datum		result;
+	Jsonb	   *session_state;
+	TimestampTz now;
+	int64		sid;
+	bool		isnull;
 
 	ss_call_begin(&call);
 	key.app_name = ss_arg_id(fcinfo, 0, "app_name");
@@ -336,28 +425,65 @@ session_store_create_session(PG_FUNCTION_ARGS)
 	if (key.session_id == NULL)
 		key.session_id = NewSessionId();
 	ss_route_delta(state, ss_arg_bool(fcinfo, 4, "keep_nulls", false), &delta);
+	idem_key = ss_arg_key(fcinfo, 5);
+	session_state = delta.touches[SCOPE_SESSION] ?
+		delta.set[SCOPE_SESSION] : ss_empty_object();
 
 	ss_spi_begin(&call);
 	if (ss_in_citus_mode)
-		(void) InsertSessionRouted(&call, &key,
-								   delta.touches[SCOPE_SESSION] ?
-								   delta.set[SCOPE_SESSION] : ss_empty_object(),
-								   0, GetCurrentTimestamp());
+	{
+		CreateReplay found = CR_NO_SESSION;
+
+		if (idem_key != NULL)
+			found = ReplayCreate(&call, &key, idem_key, KEY_CREATE, false,
+								 values, nulls);
+		if (found == CR_REPLAYED)
+			goto done;
+		if (found == CR_NO_KEY)
+			ReportSessionExists(&key);
+		now = GetCurrentTimestamp();
+		sid = InsertSessionRouted(&call, &key, session_state, 0, now,
+								  idem_key != NULL);
+		if (sid == 0)
+		{
+			/* a concurrent create committed first: maybe our own first try */
+			if (idem_key != NULL &&
+				ReplayCreate(&call, &key, idem_key, KEY_CREATE, false,
+							 values, nulls) == CR_REPLAYED)
+				goto done;
+			ReportSessionExists(&key);
+		}
+	}
 	else
 	{
 		ss_lock_session(&key);
+		if (idem_key != NULL &&
+			ReplayCreate(&call, &key, idem_key, KEY_CREATE, true,
+						 values, nulls) == CR_REPLAYED)
+			goto done;
 		CheckSessionIsNew(&key);
 
+		now = GetCurrentTimestamp();
 		ss_session_key_values(&key, args);
-		args[3] = JsonbPGetDatum(delta.touches[SCOPE_SESSION] ?
-								 delta.set[SCOPE_SESSION] : ss_empty_object());
-		args[4] = TimestampTzGetDatum(GetCurrentTimestamp());
-		ss_exec(Q_SESSION_INSERT, args, NULL, false);
+		args[3] = JsonbPGetDatum(session_state);
+		args[4] = TimestampTzGetDatum(now);
+		if (ss_exec(Q_SESSION_INSERT, args, NULL, false) != 1)
+			elog(ERROR, "session not inserted");
+		sid = ss_result_int64(0, 1, &isnull);
 	}
 	ss_apply_shared_deltas(&key, &delta);
+	if (idem_key != NULL)
+	{
+		SsKeyResult res = {0};
+
+		res.version = 0;
+		res.update_time = now;
+		ss_store_call_key(&key, sid, idem_key, KEY_CREATE, &res);
+	}
 
 	if (!ss_read_session(&call, &key, false, values, nulls))
 		elog(ERROR, "session created but not found");
+done:
 	ss_spi_end(&call);
 
 	result = ss_session_result(fcinfo, &call, values, nulls);
@@ -420,7 +546,8 @@ session_store_delete_session(PG_FUNCTION_ARGS)
 }
 
 /*
- * fork_session(app_name, user_id, session_id, new_session_id, up_to_seq)
+ * fork_session(app_name, user_id, session_id, new_session_id, up_to_seq
+ *				[1.2: , idempotency_key])
  *	→ session
  *
  * A new session of the same app and user with the source's session state
@@ -430,7 +557,9 @@ session_store_delete_session(PG_FUNCTION_ARGS)
  * have in the source.  Both sessions are locked (in tag order): the copy is
  * consistent, and a concurrent append to the source lands entirely before
  * or entirely after it.  (Distributed: the source's head row is locked and
- * the new id is claimed by its insert.)
+ * the new id is claimed by its insert.)  A fork whose new session exists
+ * and holds its idempotency key returns it, before the source is looked
+ * at: the source may have changed or gone since the fork.
  */
 Datum
 session_store_fork_session(PG_FUNCTION_ARGS)
@@ -443,6 +572,8 @@ session_store_fork_session(PG_FUNCTION_ARGS)
 	int64		last_seq;
 	int64		new_sid;
 	bool		isnull;
+	text	   *idem_key;
+	TimestampTz now;
 	Datum		args[6];
 	Datum		values[SS_SESSION_NATTS];
 	bool		nulls[SS_SESSION_NATTS];
@@ -456,28 +587,53 @@ session_store_fork_session(PG_FUNCTION_ARGS)
 	if (dst.session_id == NULL)
 		dst.session_id = NewSessionId();
 	up_to_seq = PG_ARGISNULL(4) ? PG_INT64_MAX : PG_GETARG_INT64(4);
+	idem_key = ss_arg_key(fcinfo, 5);
 
 	ss_spi_begin(&call);
 	if (ss_in_citus_mode)
 	{
+		CreateReplay found = CR_NO_SESSION;
+
+		if (idem_key != NULL)
+			found = ReplayCreate(&call, &dst, idem_key, KEY_FORK, false,
+								 values, nulls);
+		if (found == CR_REPLAYED)
+			goto done;
 		/* the source's row lock, then the insert that claims the new id */
 		ss_lock_head(&call, &src, &head);
+		if (found == CR_NO_KEY)
+			ReportSessionExists(&dst);
 		last_seq = Max(0, Min(up_to_seq, head.last_seq));
-		new_sid = InsertSessionRouted(&call, &dst, head.state, last_seq,
-									  GetCurrentTimestamp());
+		now = GetCurrentTimestamp();
+		new_sid = InsertSessionRouted(&call, &dst, head.state, last_seq, now,
+									  idem_key != NULL);
+		if (new_sid == 0)
+		{
+			/* a concurrent fork committed first: maybe our own first try */
+			if (idem_key != NULL &&
+				ReplayCreate(&call, &dst, idem_key, KEY_FORK, false,
+							 values, nulls) == CR_REPLAYED)
+				goto done;
+			ReportSessionExists(&dst);
+		}
 	}
 	else
 	{
 		ss_lock_two_sessions(&src, &dst);
+		if (idem_key != NULL &&
+			ReplayCreate(&call, &dst, idem_key, KEY_FORK, true,
+						 values, nulls) == CR_REPLAYED)
+			goto done;
 		if (!ss_read_head(&call, &src, true, &head))
 			ss_report_session_missing(&src);
 		CheckSessionIsNew(&dst);
 
 		last_seq = Max(0, Min(up_to_seq, head.last_seq));
+		now = GetCurrentTimestamp();
 		ss_session_key_values(&src, args);
 		args[3] = PointerGetDatum(dst.session_id);
 		args[4] = Int64GetDatum(last_seq);
-		args[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+		args[5] = TimestampTzGetDatum(now);
 		if (ss_exec(Q_SESSION_FORK, args, NULL, false) != 1)
 			elog(ERROR, "source session vanished under its lock");
 		new_sid = ss_result_int64(0, 1, &isnull);
@@ -488,9 +644,18 @@ session_store_fork_session(PG_FUNCTION_ARGS)
 	args[2] = Int64GetDatum(new_sid);
 	args[3] = Int64GetDatum(last_seq);
 	ss_exec(Q_MESSAGE_COPY, args, NULL, false);
+	if (idem_key != NULL)
+	{
+		SsKeyResult res = {0};
+
+		res.version = 0;
+		res.update_time = now;
+		ss_store_call_key(&dst, new_sid, idem_key, KEY_FORK, &res);
+	}
 
 	if (!ss_read_session(&call, &dst, false, values, nulls))
 		elog(ERROR, "session forked but not found");
+done:
 	ss_spi_end(&call);
 
 	result = ss_session_result(fcinfo, &call, values, nulls);

@@ -15,6 +15,7 @@
  *	  session.c   create/get/delete/fork session, app and user state
  *	  append.c    append_messages, replace_messages, request digests
  *	  messages.c  get_messages, pop_message, rewind_session, clear_session
+ *	  keys.c      1.2's idempotency keys of the calls other than appends
  *	  listing.c   list_sessions and its page tokens, count_sessions
  *	  expire.c    expire_sessions
  *
@@ -153,6 +154,11 @@ typedef enum SsQuery
 	Q_MESSAGES_TAIL,
 	Q_COUNT_APP,
 	Q_COUNT_USER,
+	/* 1.2: the key columns 1.1 does not have */
+	Q_IDEM_LOOKUP_DIGEST_OP,
+	Q_IDEM_LOOKUP_CALL,
+	Q_IDEM_INSERT_CALL,
+	Q_IDEM_LOOKUP_CREATED,
 	/* distributed mode only (citus.c) */
 	Q_CITUS_HEAD_LOCK,
 	Q_CITUS_HEAD_READ,
@@ -294,6 +300,43 @@ extern bool ss_read_session(SsCall *call, const SessionKey *key,
 							bool read_only, Datum *values, bool *nulls);
 extern Datum ss_session_result(FunctionCallInfo fcinfo, SsCall *call,
 							   Datum *values, bool *nulls);
+
+/* keys.c: idempotency keys of create, fork, pop, rewind and clear (1.2) */
+typedef enum SsKeyKind
+{
+	KEY_APPEND = 0,				/* append_messages or replace_messages */
+	KEY_CREATE,
+	KEY_FORK,
+	KEY_POP,
+	KEY_REWIND,
+	KEY_CLEAR
+} SsKeyKind;
+
+/* What a keyed call stores with its key, and a replay returns. */
+typedef struct SsKeyResult
+{
+	int64		version;		/* the session's version after the call */
+	TimestampTz update_time;	/* ... and its update_time */
+	bool		popped;			/* pop: a row was popped, the three below */
+	int64		popped_seq;
+	Datum		popped_message;
+	TimestampTz popped_time;
+	int64		removed;		/* rewind, clear */
+} SsKeyResult;
+
+extern text *ss_arg_key(FunctionCallInfo fcinfo, int argno);
+extern bool ss_keys_have_kinds(void);
+extern SsKeyKind ss_key_kind(text *operation);
+SS_NORETURN_BEFORE extern void ss_report_key_kind(const SessionKey *key,
+												  text *idem_key,
+												  SsKeyKind used,
+												  SsKeyKind now) SS_NORETURN_AFTER;
+extern bool ss_lookup_call_key(SsCall *call, const SessionKey *key, int64 sid,
+							   text *idem_key, SsKeyKind kind,
+							   SsKeyResult *stored);
+extern void ss_store_call_key(const SessionKey *key, int64 sid,
+							  text *idem_key, SsKeyKind kind,
+							  const SsKeyResult *res);
 
 /* errors shared by several functions */
 SS_NORETURN_BEFORE extern void ss_report_session_missing(const SessionKey *key) SS_NORETURN_AFTER;

@@ -57,7 +57,7 @@
 	" user_id OPERATOR(pg_catalog.=) $1" \
 	" AND sid OPERATOR(pg_catalog.=) $2"
 
-#define MAX_QUERY_ARGS 9
+#define MAX_QUERY_ARGS 10
 
 typedef struct QueryDef
 {
@@ -80,7 +80,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		"  create_time, update_time)"
 		" VALUES ($1, $2, $3,"
 		" pg_catalog.nextval('session_store.session_sid_seq'::pg_catalog.regclass),"
-		" $4, 0, 0, $5, $5)",
+		" $4, 0, 0, $5, $5)"
+		" RETURNING sid",
 		5, {KEY3, JSONBOID, TIMESTAMPTZOID}
 	},
 	/* a new session $4 with the state of session $1..$3 */
@@ -371,6 +372,56 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" WHERE app_name OPERATOR(pg_catalog.=) $1"
 		"   AND user_id OPERATOR(pg_catalog.=) $2",
 		2, {TEXTOID, TEXTOID}, true
+	},
+
+	/*
+	 * 1.2.  A key's operation (NULL for the keys of appends), and what pop,
+	 * rewind and clear keep with their keys: used only when the function
+	 * was called through its 1.2 declaration, or (append_messages,
+	 * replace_messages) when the table has the columns (ss_keys_have_kinds).
+	 */
+	[Q_IDEM_LOOKUP_DIGEST_OP] = {
+		"SELECT first_seq, last_seq, version, update_time, request_digest,"
+		"       removed, operation"
+		" FROM session_store.idempotency_keys"
+		" WHERE" MESSAGES_KEY_QUAL
+		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
+		3, {TEXTOID, INT8OID, TEXTOID}
+	},
+	[Q_IDEM_LOOKUP_CALL] = {
+		"SELECT operation, version, update_time, removed, first_seq,"
+		"       popped_message, popped_time"
+		" FROM session_store.idempotency_keys"
+		" WHERE" MESSAGES_KEY_QUAL
+		" AND idempotency_key OPERATOR(pg_catalog.=) $3",
+		3, {TEXTOID, INT8OID, TEXTOID}
+	},
+	[Q_IDEM_INSERT_CALL] = {
+		"INSERT INTO session_store.idempotency_keys"
+		" (user_id, sid, idempotency_key, first_seq, last_seq, version,"
+		"  update_time, removed, operation, popped_message, popped_time)"
+		" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10)",
+		10, {TEXTOID, INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID,
+			INT8OID, TEXTOID, JSONBOID, TIMESTAMPTZOID}
+	},
+	/*
+	 * Whether session $1..$3 exists and, if it does, whether key $4 is one
+	 * of its keys and of which operation.  The key's side is narrowed to
+	 * the user by its own column too, so that Citus routes both tables of
+	 * the join to one shard.
+	 */
+	[Q_IDEM_LOOKUP_CREATED] = {
+		"SELECT k.idempotency_key IS NOT NULL, k.operation"
+		" FROM session_store.sessions s"
+		" LEFT JOIN session_store.idempotency_keys k"
+		"   ON k.user_id OPERATOR(pg_catalog.=) $2"
+		"  AND k.user_id OPERATOR(pg_catalog.=) s.user_id"
+		"  AND k.sid OPERATOR(pg_catalog.=) s.sid"
+		"  AND k.idempotency_key OPERATOR(pg_catalog.=) $4"
+		" WHERE s.app_name OPERATOR(pg_catalog.=) $1"
+		"   AND s.user_id OPERATOR(pg_catalog.=) $2"
+		"   AND s.session_id OPERATOR(pg_catalog.=) $3",
+		4, {KEY3, TEXTOID}
 	},
 
 	/*

@@ -1,5 +1,6 @@
 #!/bin/bash
-# ALTER EXTENSION session_store UPDATE from 1.0 to 1.1 on a filled database.
+# ALTER EXTENSION session_store UPDATE from 1.0 to 1.1, then to 1.2, on a
+# filled database.
 #
 # Runs inside the pg_virtualenv cluster of test/run-in-cluster.sh (PGHOST,
 # PGPORT, PGUSER set; PGUSER a superuser).  It
@@ -12,7 +13,11 @@
 #      no one, no overloads left, and the new signatures working;
 #   3. dumps it with pg_dump -Fc and restores it with pg_restore into a new
 #      database: rows and carried grants survive;
-#   4. runs the whole regress suite on the updated database.
+#   4. grants more at 1.1, writes through the 1.1 API (served by the 1.2
+#      module), updates to 1.2 and checks the same: rows, key columns,
+#      grants carried (pg_init_privs too), no overloads, the new arguments;
+#      then dumps and restores that database;
+#   5. runs the whole regress suite on the database updated to 1.2.
 # Exits non-zero at the first failed check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -171,7 +176,7 @@ check $db "1.0 database: nothing changed by the checks" \
 # ---------------------------------------------------------------------------
 # 2. the update
 # ---------------------------------------------------------------------------
-q $db "ALTER EXTENSION session_store UPDATE" >/dev/null
+q $db "ALTER EXTENSION session_store UPDATE TO '1.1'" >/dev/null
 check $db "updated to 1.1" \
 	"SELECT extversion = '1.1' FROM pg_extension WHERE extname = 'session_store'"
 check $db "a list_sessions token of the 1.0 declaration continues its listing after the update" \
@@ -308,10 +313,17 @@ q $db "CREATE FUNCTION upchk.fingerprint_1_1() RETURNS TABLE (what text, n bigin
 	    FROM session_store.idempotency_keys x
 	\$\$" >/dev/null
 dump=$(mktemp)
-trap 'rm -f "$dump"' EXIT
+trap 'rm -f "$dump" "$dump.list"' EXIT
 pg_dump -Fc -d "$db" -f "$dump"
 createdb "$restored"
-pg_restore -d "$restored" "$dump"
+# A dump names no extension version: restored as it is, it would create the
+# default version (1.2) and the grants on 1.1's signatures would fail.  The
+# version the dump was made at is created first, and the dump's own schema
+# and extension entries are left out.
+q "$restored" "CREATE EXTENSION session_store VERSION '1.1'" >/dev/null
+pg_restore -l "$dump" | grep -v -E ' (SCHEMA - session_store|EXTENSION - session_store|COMMENT - EXTENSION session_store) ' \
+	> "$dump.list"
+pg_restore -L "$dump.list" -d "$restored" "$dump"
 check $restored "restored at 1.1" \
 	"SELECT extversion = '1.1' FROM pg_extension WHERE extname = 'session_store'"
 check $restored "restored: every row, key digest and sid sequence as in the updated database" \
@@ -340,7 +352,140 @@ check $restored "... and the sequence continues" \
 	 SELECT first_seq = 44 FROM session_store.append_messages('up-a', 'alice', 's1', '[{\"next\": 1}]')"
 
 # ---------------------------------------------------------------------------
-# 4. the regress suite on the updated database
+# 4. from 1.1 to 1.2
+# ---------------------------------------------------------------------------
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
+-- grants made at 1.1, on functions 1.2 replaces: a single function with
+-- grant option, and the recipe's role has them all already
+GRANT EXECUTE ON FUNCTION session_store.fork_session(text, text, text, text, bigint)
+    TO ss_up_reader WITH GRANT OPTION;
+GRANT EXECUTE ON FUNCTION session_store.pop_message(text, text, text, bigint) TO ss_up_admin;
+-- writes through the 1.1 declarations
+SET ROLE ss_up_app;
+SELECT session_id FROM session_store.create_session('up-a', 'eve', '{"k": 1}', 'e1', keep_nulls => true);
+SELECT first_seq FROM session_store.append_messages('up-a', 'eve', 'e1', '[{"a": 1}, {"a": 2}, {"a": 3}]',
+    idempotency_key => 'e-1', verify_replay => true);
+SELECT session_id FROM session_store.fork_session('up-a', 'eve', 'e1', 'e2', 2);
+RESET ROLE;
+-- every row, idempotency_keys by its 1.1 columns
+CREATE FUNCTION upchk.fingerprint_1_2() RETURNS TABLE (what text, n bigint, digest text)
+LANGUAGE sql AS $$
+    SELECT * FROM upchk.fingerprint()
+    UNION ALL
+    SELECT 'idempotency_keys 1.1', count(*),
+           md5(string_agg((x.user_id, x.sid, x.idempotency_key, x.first_seq, x.last_seq, x.version,
+                           x.update_time, x.request_digest, x.removed)::text, '|' ORDER BY x.user_id, x.sid, x.idempotency_key))
+    FROM session_store.idempotency_keys x
+$$;
+CREATE TABLE upchk.before_1_2 AS SELECT * FROM upchk.fingerprint_1_2();
+SQL
+check $db "1.1 database, 1.2 module: the 1.1 declarations have no idempotency_key (42883)" \
+	"SELECT upchk.try(\$\$SELECT session_store.create_session('up-a', 'eve', NULL, 'e9', idempotency_key => 'k')\$\$) = '42883'
+	    AND upchk.try(\$\$SELECT * FROM session_store.pop_message('up-a', 'eve', 'e1', idempotency_key => 'k')\$\$) = '42883'"
+check $db "1.1 database, 1.2 module: a 1.1 key replays, and fails with 42710 with other content" \
+	"SELECT (SELECT replayed AND first_seq = 1 FROM session_store.append_messages('up-a', 'eve', 'e1',
+	            '[{\"a\": 1}, {\"a\": 2}, {\"a\": 3}]', idempotency_key => 'e-1', verify_replay => true))
+	    AND upchk.try(\$\$SELECT session_store.append_messages('up-a', 'eve', 'e1', '[]',
+	            idempotency_key => 'e-1', verify_replay => true)\$\$) = '42710'"
+grants_1_1=$(q $db "SELECT string_agg(g, E'\n' ORDER BY g) FROM ($grants_sql) x(g)")
+init_privs_sql="SELECT string_agg(p.proname || ':' || coalesce(a.grantee::regrole::text, '-'), ',' ORDER BY 1)
+	FROM pg_init_privs i JOIN pg_proc p ON i.classoid = 'pg_proc'::regclass AND i.objoid = p.oid,
+	     aclexplode(i.initprivs) a
+	WHERE p.pronamespace = 'session_store'::regnamespace AND a.grantee <> p.proowner"
+
+q $db "ALTER EXTENSION session_store UPDATE" >/dev/null
+check $db "updated to 1.2" \
+	"SELECT extversion = '1.2' FROM pg_extension WHERE extname = 'session_store'"
+check $db "every row kept: tables, 1.1 key columns, sid sequence, the API's view of every session" \
+	"SELECT bool_and(b.n IS NOT DISTINCT FROM a.n AND b.digest IS NOT DISTINCT FROM a.digest)
+	    AND count(*) = 8
+	 FROM upchk.before_1_2 b FULL JOIN upchk.fingerprint_1_2() a USING (what)"
+check $db "the keys stored before 1.2 have no operation (append keys)" \
+	"SELECT count(*) = 39 AND count(operation) = 0 AND count(popped_message) = 0 AND count(popped_time) = 0
+	 FROM session_store.idempotency_keys"
+check $db "one function per name: no 1.1 signature left beside its 1.2 one" \
+	"SELECT count(*) = 16 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
+	 WHERE pronamespace = 'session_store'::regnamespace GROUP BY proname) p"
+check $db "the 1.2 signatures are the ones left, members of the extension" \
+	"SELECT to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.fork_session(text, text, text, text, bigint, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.pop_message(text, text, text, bigint, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.rewind_session(text, text, text, bigint, bigint, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.clear_session(text, text, text, bigint, text)') IS NOT NULL
+	    AND to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean)') IS NULL
+	    AND to_regprocedure('session_store.fork_session(text, text, text, text, bigint)') IS NULL
+	    AND to_regprocedure('session_store.pop_message(text, text, text, bigint)') IS NULL
+	    AND to_regprocedure('session_store.rewind_session(text, text, text, bigint, bigint)') IS NULL
+	    AND to_regprocedure('session_store.clear_session(text, text, text, bigint)') IS NULL
+	    AND (SELECT count(*) = 16 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	         WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+	           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store'))"
+check $db "every EXECUTE grant carried to the replacing signature (PUBLIC and grant options too)" \
+	"SELECT string_agg(g, E'\n' ORDER BY g) = \$e\$$grants_1_1\$e\$
+	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%fork_session:ss_up_reader:true%'
+	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%create_session:-:false%'
+	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%pop_message:ss_up_admin:false%'
+	 FROM ($grants_sql) x(g)"
+check $db "no carried grant is recorded as the extension's own (pg_init_privs): pg_dump dumps them" \
+	"SELECT ($init_privs_sql) IS NULL"
+
+check $db "the recipe's role creates with a key; a retry returns the session, writing nothing" \
+	"SET ROLE ss_up_app;
+	 SELECT (SELECT version = 0 FROM session_store.create_session('up-a', 'eve', '{\"x\": 1}', 'k1', idempotency_key => 'ck'))
+	    AND (SELECT first_seq = 1 FROM session_store.append_messages('up-a', 'eve', 'k1', '[{}]'))
+	    AND (SELECT version = 1 AND last_seq = 1 FROM session_store.create_session('up-a', 'eve', '{\"x\": 1}', 'k1', idempotency_key => 'ck'))
+	    AND upchk.try(\$\$SELECT session_store.create_session('up-a', 'eve', NULL, 'e1', idempotency_key => 'ck')\$\$) = '23505'"
+q $db "SET ROLE ss_up_reader;
+	SELECT session_id FROM session_store.fork_session('up-a', 'eve', 'e1', 'k2', idempotency_key => 'fk')" >/dev/null
+q $db "SELECT first_seq FROM session_store.append_messages('up-a', 'eve', 'k2', '[{}]')" >/dev/null
+check $db "... forks with a key (the grant option's holder too, its grant carried); a retry returns the fork as it is" \
+	"SET ROLE ss_up_reader;
+	 SELECT (SELECT last_seq = 4 AND version = 1 FROM session_store.fork_session('up-a', 'eve', 'e1', 'k2', idempotency_key => 'fk'))
+	    AND (SELECT count(*) = 4 FROM session_store.get_messages('up-a', 'eve', 'k2'))"
+check $db "... pops, rewinds and clears with keys on data written before the update; retries return the first results" \
+	"SET ROLE ss_up_app;
+	 SELECT (SELECT array_agg(seq) = '{1,2,3}' FROM session_store.get_messages('up-a', 'eve', 'e1'))
+	    AND (SELECT seq = 3 AND message = '{\"a\": 3}' FROM session_store.pop_message('up-a', 'eve', 'e1', idempotency_key => 'pk'))"
+check $db "... (the retries)" \
+	"SET ROLE ss_up_app;
+	 SELECT (SELECT count(*) = 2 FROM session_store.get_messages('up-a', 'eve', 'e1'))
+	    AND (SELECT seq = 3 AND message = '{\"a\": 3}' FROM session_store.pop_message('up-a', 'eve', 'e1', 0, idempotency_key => 'pk'))
+	    AND session_store.rewind_session('up-a', 'bob', 's3', 30, idempotency_key => 'rk') = 9
+	    AND session_store.clear_session('up-b', 'alice', 's1', idempotency_key => 'xk') = 40"
+check $db "... (the retries of rewind and clear, and what they left)" \
+	"SET ROLE ss_up_app;
+	 SELECT session_store.rewind_session('up-a', 'bob', 's3', 30, 0, idempotency_key => 'rk') = 9
+	    AND session_store.clear_session('up-b', 'alice', 's1', 0, idempotency_key => 'xk') = 40
+	    AND (SELECT max(seq) = 30 FROM session_store.get_messages('up-a', 'bob', 's3'))
+	    AND (SELECT count(*) = 0 FROM session_store.get_messages('up-b', 'alice', 's1'))
+	    AND upchk.try(\$\$SELECT * FROM session_store.pop_message('up-a', 'bob', 's3', idempotency_key => 'rk')\$\$) = '42710'"
+check $db "the grant carried to ss_up_admin works: pop_message with a key" \
+	"SET ROLE ss_up_admin;
+	 SELECT count(*) = 1 FROM session_store.pop_message('up-a', 'bob', 's3', idempotency_key => 'pk2')"
+check $db "a key stored before the update is an append's: 42710 for the new kinds, a replay for append_messages" \
+	"SET ROLE ss_up_app;
+	 SELECT upchk.try(\$\$SELECT session_store.create_session('up-a', 'eve', NULL, 'e1', idempotency_key => 'e-1')\$\$) = '42710'
+	    AND (SELECT replayed FROM session_store.append_messages('up-a', 'eve', 'e1', '[{\"a\": 1}, {\"a\": 2}, {\"a\": 3}]',
+	             idempotency_key => 'e-1', verify_replay => true))
+	    AND upchk.try(\$\$SELECT session_store.append_messages('up-a', 'eve', 'k1', '[]', idempotency_key => 'ck')\$\$) = '42710'"
+
+dump12=$(mktemp)
+trap 'rm -f "$dump" "$dump.list" "$dump12"' EXIT
+pg_dump -Fc -d "$db" -f "$dump12"
+dropdb "$restored"
+createdb "$restored"
+pg_restore -d "$restored" "$dump12"
+check $restored "restored at 1.2: every row, key and grant as in the updated database" \
+	"SELECT extversion = '1.2' FROM pg_extension WHERE extname = 'session_store'
+	    AND (SELECT string_agg(what || ' ' || n || ' ' || coalesce(digest, '-'), ',' ORDER BY what) FROM upchk.fingerprint_1_1())
+	        = '$(q $db "SELECT string_agg(what || ' ' || n || ' ' || coalesce(digest, '-'), ',' ORDER BY what) FROM upchk.fingerprint_1_1()")'
+	    AND (SELECT string_agg(g, E'\n' ORDER BY g) FROM ($grants_sql) x(g)) = \$e\$$grants_1_1\$e\$"
+check $restored "restored: a create's key still replays" \
+	"SET ROLE ss_up_app;
+	 SELECT version = 1 FROM session_store.create_session('up-a', 'eve', NULL, 'k1', idempotency_key => 'ck')"
+
+# ---------------------------------------------------------------------------
+# 5. the regress suite on the updated database
 # ---------------------------------------------------------------------------
 # pg_regress sets these when it creates its database; here it uses ours.
 # The suite's outputs depend on sid % 5 (list_sessions): start the

@@ -1,4 +1,4 @@
--- The API's shape (1.1): every function of the contract with its exact signature,
+-- The API's shape (1.2): every function of the contract with its exact signature,
 -- defaults, result, volatility and strictness; the result types; and no
 -- EXECUTE for PUBLIC.
 \set ON_ERROR_STOP 1
@@ -12,8 +12,8 @@ CREATE EXTENSION session_store;
 -- name, identity arguments, full argument list with defaults, result, volatility
 CREATE TEMP TABLE api (fn text, args text, full_args text, result text, vol text);
 INSERT INTO api VALUES
- ('create_session', 'app_name text, user_id text, state jsonb, session_id text, keep_nulls boolean',
-  'app_name text, user_id text, state jsonb DEFAULT NULL::jsonb, session_id text DEFAULT NULL::text, keep_nulls boolean DEFAULT false',
+ ('create_session', 'app_name text, user_id text, state jsonb, session_id text, keep_nulls boolean, idempotency_key text',
+  'app_name text, user_id text, state jsonb DEFAULT NULL::jsonb, session_id text DEFAULT NULL::text, keep_nulls boolean DEFAULT false, idempotency_key text DEFAULT NULL::text',
   'session_store.session', 'v'),
  ('get_session', 'app_name text, user_id text, session_id text',
   'app_name text, user_id text, session_id text',
@@ -36,17 +36,17 @@ INSERT INTO api VALUES
  ('list_sessions', 'app_name text, user_id text, page_size integer, page_token text, ascending boolean',
   'app_name text, user_id text DEFAULT NULL::text, page_size integer DEFAULT 100, page_token text DEFAULT NULL::text, ascending boolean DEFAULT false',
   'SETOF session_store.session_summary', 's'),
- ('pop_message', 'app_name text, user_id text, session_id text, expected_version bigint',
-  'app_name text, user_id text, session_id text, expected_version bigint DEFAULT NULL::bigint',
+ ('pop_message', 'app_name text, user_id text, session_id text, expected_version bigint, idempotency_key text',
+  'app_name text, user_id text, session_id text, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text',
   'TABLE(seq bigint, message jsonb, create_time timestamp with time zone)', 'v'),
- ('rewind_session', 'app_name text, user_id text, session_id text, to_seq bigint, expected_version bigint',
-  'app_name text, user_id text, session_id text, to_seq bigint, expected_version bigint DEFAULT NULL::bigint',
+ ('rewind_session', 'app_name text, user_id text, session_id text, to_seq bigint, expected_version bigint, idempotency_key text',
+  'app_name text, user_id text, session_id text, to_seq bigint, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text',
   'bigint', 'v'),
- ('clear_session', 'app_name text, user_id text, session_id text, expected_version bigint',
-  'app_name text, user_id text, session_id text, expected_version bigint DEFAULT NULL::bigint',
+ ('clear_session', 'app_name text, user_id text, session_id text, expected_version bigint, idempotency_key text',
+  'app_name text, user_id text, session_id text, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text',
   'bigint', 'v'),
- ('fork_session', 'app_name text, user_id text, session_id text, new_session_id text, up_to_seq bigint',
-  'app_name text, user_id text, session_id text, new_session_id text DEFAULT NULL::text, up_to_seq bigint DEFAULT NULL::bigint',
+ ('fork_session', 'app_name text, user_id text, session_id text, new_session_id text, up_to_seq bigint, idempotency_key text',
+  'app_name text, user_id text, session_id text, new_session_id text DEFAULT NULL::text, up_to_seq bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text',
   'session_store.session', 'v'),
  ('expire_sessions', 'idle_for interval, app_name text, max_sessions integer',
   'idle_for interval, app_name text DEFAULT NULL::text, max_sessions integer DEFAULT 1000',

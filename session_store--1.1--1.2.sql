@@ -1,0 +1,196 @@
+/* session_store--1.1--1.2.sql */
+
+\echo Use "ALTER EXTENSION session_store UPDATE TO '1.2'" to load this file. \quit
+
+/*
+ * The schema must still be the extension owner's (see the install script):
+ * an update does not run in a schema that another role controls.
+ */
+DO LANGUAGE plpgsql $guard$
+DECLARE
+    schema_owner pg_catalog.oid;
+BEGIN
+    SELECT n.nspowner INTO schema_owner
+    FROM pg_catalog.pg_namespace n
+    WHERE n.nspname OPERATOR(pg_catalog.=) 'session_store'::pg_catalog.name;
+    IF schema_owner OPERATOR(pg_catalog.<>) (
+        SELECT e.extowner FROM pg_catalog.pg_extension e
+        WHERE e.extname OPERATOR(pg_catalog.=) 'session_store'::pg_catalog.name)
+    THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = pg_catalog.format(
+                'schema "session_store" is owned by role %s, not by the owner of extension "session_store"',
+                schema_owner::pg_catalog.regrole),
+            DETAIL = 'The owner of the schema could change every object of the extension.',
+            HINT = 'Have a superuser make the extension owner the owner of the schema, then update the extension.';
+    END IF;
+END
+$guard$;
+
+-- == idempotency keys for every write ==
+
+/*
+ * A key now records which kind of call used it: operation is NULL for
+ * append_messages and replace_messages (every key 1.0 and 1.1 stored: their
+ * request digest tells the two apart), or the name of the function that
+ * recorded it.  A key of one kind is never replayed as another (42710).
+ * pop_message's keys keep the popped row: its seq in first_seq and
+ * last_seq, its message and create_time in popped_message and popped_time
+ * (all NULL when the call popped nothing); rewind_session's and
+ * clear_session's keep their count in removed (1.1's column).
+ * Nullable columns without a default: added to a filled table without
+ * rewriting it.  An operation the functions do not know (a row written
+ * around the API) is refused when it is read (XX001).
+ */
+ALTER TABLE session_store.idempotency_keys
+    ADD COLUMN operation text COLLATE "C",
+    ADD COLUMN popped_message jsonb,
+    ADD COLUMN popped_time timestamptz;
+
+/*
+ * Functions whose argument list grows by a trailing idempotency_key.  Each
+ * new signature is created next to the old one, gets every privilege that
+ * was granted on the old one, and the old one is dropped, so that no call
+ * can be ambiguous.
+ */
+CREATE FUNCTION session_store.create_session(
+    app_name text, user_id text,
+    state jsonb DEFAULT NULL, session_id text DEFAULT NULL,
+    keep_nulls boolean DEFAULT false,
+    idempotency_key text DEFAULT NULL)
+RETURNS session_store.session
+AS 'MODULE_PATHNAME', 'session_store_create_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.fork_session(
+    app_name text, user_id text, session_id text,
+    new_session_id text DEFAULT NULL, up_to_seq bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS session_store.session
+AS 'MODULE_PATHNAME', 'session_store_fork_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.pop_message(
+    app_name text, user_id text, session_id text,
+    expected_version bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
+AS 'MODULE_PATHNAME', 'session_store_pop_message'
+LANGUAGE C VOLATILE ROWS 1;
+
+CREATE FUNCTION session_store.rewind_session(
+    app_name text, user_id text, session_id text, to_seq bigint,
+    expected_version bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'session_store_rewind_session'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION session_store.clear_session(
+    app_name text, user_id text, session_id text,
+    expected_version bigint DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'session_store_clear_session'
+LANGUAGE C VOLATILE;
+
+REVOKE ALL ON FUNCTION
+    session_store.create_session(text, text, jsonb, text, boolean, text),
+    session_store.fork_session(text, text, text, text, bigint, text),
+    session_store.pop_message(text, text, text, bigint, text),
+    session_store.rewind_session(text, text, text, bigint, bigint, text),
+    session_store.clear_session(text, text, text, bigint, text)
+FROM PUBLIC;
+
+/*
+ * Carry the privileges of each old signature over to its replacement: one
+ * GRANT per grantee of the old ACL (PUBLIC included, grant option kept).
+ * The replacement's initial privileges (pg_init_privs) are then put back to
+ * those of a fresh install, so that pg_dump dumps the carried grants, as it
+ * dumped them on the old function (see session_store--1.0--1.1.sql).
+ */
+DO $carry$
+DECLARE
+    pair record;
+    g record;
+    init_acl pg_catalog.aclitem[];
+BEGIN
+    FOR pair IN
+        SELECT o::pg_catalog.regprocedure AS old_fn, n::pg_catalog.regprocedure AS new_fn
+        FROM (VALUES
+            ('session_store.create_session(text, text, jsonb, text, boolean)',
+             'session_store.create_session(text, text, jsonb, text, boolean, text)'),
+            ('session_store.fork_session(text, text, text, text, bigint)',
+             'session_store.fork_session(text, text, text, text, bigint, text)'),
+            ('session_store.pop_message(text, text, text, bigint)',
+             'session_store.pop_message(text, text, text, bigint, text)'),
+            ('session_store.rewind_session(text, text, text, bigint, bigint)',
+             'session_store.rewind_session(text, text, text, bigint, bigint, text)'),
+            ('session_store.clear_session(text, text, text, bigint)',
+             'session_store.clear_session(text, text, text, bigint, text)')
+        ) AS v(o, n)
+    LOOP
+        SELECT p.proacl INTO init_acl
+        FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) pair.new_fn;
+
+        FOR g IN
+            SELECT a.grantee, a.is_grantable
+            FROM pg_catalog.pg_proc p,
+                 pg_catalog.aclexplode(p.proacl) a
+            WHERE p.oid OPERATOR(pg_catalog.=) pair.old_fn
+              AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+              AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+        LOOP
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s',
+                pair.new_fn,
+                CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                     ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
+                CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+
+        UPDATE pg_catalog.pg_init_privs
+        SET initprivs = init_acl
+        WHERE objoid OPERATOR(pg_catalog.=) pair.new_fn
+          AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+          AND objsubid OPERATOR(pg_catalog.=) 0;
+    END LOOP;
+END
+$carry$;
+
+DROP FUNCTION session_store.create_session(text, text, jsonb, text, boolean);
+DROP FUNCTION session_store.fork_session(text, text, text, text, bigint);
+DROP FUNCTION session_store.pop_message(text, text, text, bigint);
+DROP FUNCTION session_store.rewind_session(text, text, text, bigint, bigint);
+DROP FUNCTION session_store.clear_session(text, text, text, bigint);
+
+-- == Citus ==
+
+/*
+ * On a database already distributed (session_store.distribute()), the new
+ * signatures are delegated by user_id like the ones they replace.
+ */
+DO LANGUAGE plpgsql $distributed$
+DECLARE
+    fn pg_catalog.text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+                   WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
+                   WHERE logicalrelid OPERATOR(pg_catalog.=) 'session_store.sessions'::pg_catalog.regclass) THEN
+        RETURN;
+    END IF;
+    FOREACH fn IN ARRAY ARRAY[
+        'session_store.create_session(text, text, jsonb, text, boolean, text)',
+        'session_store.fork_session(text, text, text, text, bigint, text)',
+        'session_store.pop_message(text, text, text, bigint, text)',
+        'session_store.rewind_session(text, text, text, bigint, bigint, text)',
+        'session_store.clear_session(text, text, text, bigint, text)']
+    LOOP
+        PERFORM pg_catalog.create_distributed_function(fn::pg_catalog.regprocedure,
+            'user_id', colocate_with => 'session_store.sessions');
+    END LOOP;
+END
+$distributed$;
