@@ -122,9 +122,27 @@ export interface ReplaceResult extends AppendResult {
 
 export interface CreateSessionOptions {
   state?: JsonObject | null;
+  /** When none is given and calls are retried, the client picks one (uuid4). */
   sessionId?: string | null;
   /** 1.1: store a JSON null in `state` instead of removing the key. */
   keepNulls?: boolean;
+  /** 1.2: a retry with this key returns the session it made (made by the client when calls are retried). */
+  idempotencyKey?: string | null;
+}
+
+/** Options of pop_message, rewind_session and clear_session. */
+export interface RemoveOptions {
+  expectedVersion?: number | null;
+  /** 1.2: a retry with this key returns the first call's result (made by the client when calls are retried). */
+  idempotencyKey?: string | null;
+}
+
+export interface ForkOptions {
+  /** When none is given and calls are retried, the client picks one (uuid4). */
+  newSessionId?: string | null;
+  upToSeq?: number | null;
+  /** 1.2: a retry with this key returns the session it made (made by the client when calls are retried). */
+  idempotencyKey?: string | null;
 }
 
 export interface AppendOptions {
@@ -436,11 +454,14 @@ export class SessionStore {
   /** session_store.create_session */
   async createSession(appName: string, userId: string,
                       opts: CreateSessionOptions = {}): Promise<SessionRow> {
+    // A key can only find the session again under an id known before the
+    // first attempt: without one given, the client picks it.
     const a = new Args().add('app_name', appName).add('user_id', userId)
       .add('state', json(opts.state ?? null), '::jsonb')
-      .add('session_id', opts.sessionId ?? null)
-      .opt('keep_nulls', opts.keepNulls, '::boolean');
-    const rows = await this.queryOnce(`SELECT * FROM session_store.create_session(${a})`, a.values);
+      .add('session_id', opts.sessionId ?? (this.retryPolicy ? randomUUID() : null))
+      .opt('keep_nulls', opts.keepNulls, '::boolean')
+      .opt('idempotency_key', this.newKey(opts.idempotencyKey));
+    const rows = await this.query(`SELECT * FROM session_store.create_session(${a})`, a.values);
     return toSession(rows[0]!);
   }
 
@@ -565,40 +586,47 @@ export class SessionStore {
 
   /** session_store.pop_message: the removed message, or undefined when empty. */
   async popMessage<M = JsonObject>(appName: string, userId: string, sessionId: string,
-                                   opts: { expectedVersion?: number | null } = {}):
-      Promise<StoredMessage<M> | undefined> {
-    const rows = await this.queryOnce(
-      'SELECT * FROM session_store.pop_message($1, $2, $3, $4::bigint)',
-      [appName, userId, sessionId, opts.expectedVersion ?? null]);
+                                   opts: RemoveOptions = {}): Promise<StoredMessage<M> | undefined> {
+    const a = this.removeArgs(appName, userId, sessionId, opts);
+    const rows = await this.query(`SELECT * FROM session_store.pop_message(${a})`, a.values);
     return rows.length ? toMessage<M>(rows[0]!) : undefined;
   }
 
   /** session_store.rewind_session: how many messages were deleted. */
   async rewindSession(appName: string, userId: string, sessionId: string, toSeq: number,
-                      opts: { expectedVersion?: number | null } = {}): Promise<number> {
-    const rows = await this.queryOnce(
-      'SELECT session_store.rewind_session($1, $2, $3, $4::bigint, $5::bigint) AS n',
-      [appName, userId, sessionId, toSeq, opts.expectedVersion ?? null]);
+                      opts: RemoveOptions = {}): Promise<number> {
+    const a = this.removeArgs(appName, userId, sessionId, opts, toSeq);
+    const rows = await this.query(`SELECT session_store.rewind_session(${a}) AS n`, a.values);
     return rows[0]!.n;
   }
 
   /** session_store.clear_session: how many messages were deleted. */
   async clearSession(appName: string, userId: string, sessionId: string,
-                     opts: { expectedVersion?: number | null } = {}): Promise<number> {
-    const rows = await this.queryOnce(
-      'SELECT session_store.clear_session($1, $2, $3, $4::bigint) AS n',
-      [appName, userId, sessionId, opts.expectedVersion ?? null]);
+                     opts: RemoveOptions = {}): Promise<number> {
+    const a = this.removeArgs(appName, userId, sessionId, opts);
+    const rows = await this.query(`SELECT session_store.clear_session(${a}) AS n`, a.values);
     return rows[0]!.n;
   }
 
   /** session_store.fork_session */
   async forkSession(appName: string, userId: string, sessionId: string,
-                    opts: { newSessionId?: string | null; upToSeq?: number | null } = {}):
-      Promise<SessionRow> {
-    const rows = await this.queryOnce(
-      'SELECT * FROM session_store.fork_session($1, $2, $3, $4, $5::bigint)',
-      [appName, userId, sessionId, opts.newSessionId ?? null, opts.upToSeq ?? null]);
+                    opts: ForkOptions = {}): Promise<SessionRow> {
+    const a = new Args().add('app_name', appName).add('user_id', userId)
+      .add('session_id', sessionId)
+      .add('new_session_id', opts.newSessionId ?? (this.retryPolicy ? randomUUID() : null))
+      .add('up_to_seq', opts.upToSeq ?? null, '::bigint')
+      .opt('idempotency_key', this.newKey(opts.idempotencyKey));
+    const rows = await this.query(`SELECT * FROM session_store.fork_session(${a})`, a.values);
     return toSession(rows[0]!);
+  }
+
+  /** Arguments of pop_message, rewind_session (with to_seq) and clear_session. */
+  private removeArgs(appName: string, userId: string, sessionId: string, opts: RemoveOptions,
+                     toSeq?: number): Args {
+    const a = new Args().add('app_name', appName).add('user_id', userId).add('session_id', sessionId);
+    if (toSeq !== undefined) a.add('to_seq', toSeq, '::bigint');
+    return a.add('expected_version', opts.expectedVersion ?? null, '::bigint')
+      .opt('idempotency_key', this.newKey(opts.idempotencyKey));
   }
 
   /** session_store.get_app_state: {} when nothing was stored. */

@@ -101,9 +101,9 @@ describe('what is retried', () => {
   });
 
   test('real server: 23505, 22023 and 40001 reach the caller after one statement', async () => {
+    const s = await new SessionStore(pool).createSession(APP, 'u', { sessionId: 'taken' });
     const lossy = new LossyPool(pool, () => 'ok');
     const store = new SessionStore(lossy, { retry: FAST });
-    const s = await store.createSession(APP, 'u', { sessionId: 'taken' });
     const dup = await store.createSession(APP, 'u', { sessionId: 'taken' }).catch((e) => e);
     assert.ok(dup instanceof SessionExists, String(dup));
     const bad = await store.listSessions(APP, { pageToken: 'not a token' }).catch((e) => e);
@@ -113,8 +113,7 @@ describe('what is retried', () => {
     const stale = await store.appendMessages(APP, 'u', s.sessionId, [{ a: 2 }], { expectedVersion: 0 })
       .catch((e) => e);
     assert.ok(stale instanceof VersionConflict, String(stale));
-    assert.equal(lossy.attempts.filter((a) => !a.text.includes('create_session')).length, 3,
-                 'one statement per call');
+    assert.equal(lossy.attempts.length, 4, 'one statement per call');
   });
 
   test('a socket error named like a SQLSTATE (EPIPE) is not taken for a server error', () => {
@@ -215,6 +214,79 @@ describe('keys', () => {
     assert.equal(new Set(keys).size, 3, 'a new key for each call');
   });
 
+  test('create, fork, pop, rewind, clear: a key (and an id) per call, the same for every attempt', async () => {
+    const lost = () => new Error('Connection terminated unexpectedly');
+    const row = [{ app_name: APP, user_id: 'u', session_id: 'x', state: {}, version: 0, last_seq: 0 }];
+    const fake = new ScriptedPool([lost(), row, lost(), row, lost(), [], lost(), [{ n: 0 }], lost(), [{ n: 0 }],
+                                   lost(), row]);
+    const store = new SessionStore(fake, { retry: FAST });
+    await store.createSession(APP, 'u');
+    await store.forkSession(APP, 'u', 's');
+    await store.popMessage(APP, 'u', 's');
+    await store.rewindSession(APP, 'u', 's', 1, { expectedVersion: 4 });
+    await store.clearSession(APP, 'u', 's');
+    await store.createSession(APP, 'u', { sessionId: 'given' });
+    const a = fake.attempts;
+    for (let i = 0; i < a.length; i += 2) assert.deepEqual(a[i], a[i + 1], `call ${i / 2}: the same arguments`);
+    const uuids = (v) => v.filter((x) => typeof x === 'string' && uuid.test(x));
+    assert.equal(uuids(a[0]).length, 2, 'create: an id and a key');
+    assert.equal(uuids(a[2]).length, 2, 'fork: a new id and a key');
+    for (const i of [4, 6, 8]) assert.equal(uuids(a[i]).length, 1, 'pop / rewind / clear: a key');
+    assert.ok(a[6].includes(4), "the caller's expected_version is sent as it is");
+    assert.ok(a[10].includes('given') && uuids(a[10]).length === 1, 'an id given: kept, a key added');
+    assert.equal(new Set(a.filter((_, i) => i % 2 === 0).flatMap(uuids)).size, 8, 'fresh for each call');
+  });
+
+  test('with retries off, create, fork, pop, rewind, clear send no key (as with 1.1)', async () => {
+    const sent = [];
+    const fake = new ScriptedPool();
+    fake.query = async (cfg) => { sent.push(cfg.text); return { rows: [{ n: 0, app_name: APP }] }; };
+    const store = new SessionStore(fake, { retry: false });
+    await store.createSession(APP, 'u');
+    await store.forkSession(APP, 'u', 's');
+    await store.popMessage(APP, 'u', 's');
+    await store.rewindSession(APP, 'u', 's', 1);
+    await store.clearSession(APP, 'u', 's');
+    assert.equal(sent.length, 5);
+    for (const text of sent) assert.doesNotMatch(text, /idempotency_key/);
+    assert.match(sent[0], /session_id => \$4\b/);
+  });
+
+  test('real server: each write whose reply was lost, retried, is applied once and returns its result', async () => {
+    const plain = new SessionStore(pool);
+    const lossy = new LossyPool(pool, loseFirstOf(/create_session|fork_session|pop_message|rewind_session|clear_session|replace_messages/));
+    const store = new SessionStore(lossy, { retry: FAST });
+    const s = await store.createSession(APP, 'once', { state: { a: 1 } });
+    assert.equal(s.version, 0);
+    assert.deepEqual(s.state, { a: 1 });
+    const named = await store.createSession(APP, 'once', { sessionId: 'named-once' });
+    assert.equal(named.sessionId, 'named-once');
+    await plain.appendMessages(APP, 'once', s.sessionId, [1, 2, 3, 4, 5, 6].map((n) => ({ n })));
+    const popped = await store.popMessage(APP, 'once', s.sessionId);
+    assert.deepEqual([popped.seq, popped.message], [6, { n: 6 }], 'the row the first attempt popped');
+    assert.equal(await store.rewindSession(APP, 'once', s.sessionId, 3), 2, "the first attempt's count");
+    const r = await store.replaceMessages(APP, 'once', s.sessionId, [{ n: 3 }], [{ n: 30 }]);
+    assert.equal(r.replayed, true);
+    const f = await store.forkSession(APP, 'once', s.sessionId);
+    assert.deepEqual((await plain.getMessages(APP, 'once', f.sessionId)).map((m) => m.message.n), [1, 2, 30]);
+    assert.equal(await store.clearSession(APP, 'once', f.sessionId), 3, "the first attempt's count");
+    assert.deepEqual((await plain.getMessages(APP, 'once', s.sessionId)).map((m) => m.message.n), [1, 2, 30]);
+    const sessions = await plain.listSessions(APP, { userId: 'once' });
+    assert.deepEqual(sessions.map((x) => x.sessionId).sort(), [s.sessionId, f.sessionId, 'named-once'].sort(),
+                     'no session made twice');
+    assert.equal(lossy.attempts.filter((a) => a.what === 'lose').length, 7);
+    assert.equal(lossy.attempts.length, 14);
+  });
+
+  test('a key reused by another kind of call: IdempotencyConflict, not retried', async () => {
+    const store = new SessionStore(pool, { retry: FAST });
+    const s = await store.createSession(APP, 'kinds');
+    await store.appendMessages(APP, 'kinds', s.sessionId, [{ a: 1 }], { idempotencyKey: 'k-append' });
+    const err = await store.popMessage(APP, 'kinds', s.sessionId, { idempotencyKey: 'k-append' }).catch((e) => e);
+    assert.ok(err instanceof IdempotencyConflict, String(err));
+    assert.equal(err.sqlstate, '42710');
+  });
+
   test("the caller's key is the one sent; none is made with retries off", async () => {
     const fake = new ScriptedPool([sysError('ECONNRESET')]);
     await new SessionStore(fake, { retry: FAST }).appendMessages(APP, 'u', 's', [{}], { idempotencyKey: 'mine' });
@@ -282,6 +354,35 @@ describe('keys', () => {
     assert.ok(keys.every(Boolean));
     assert.equal(new Set(keys).size, 2, JSON.stringify(appends.map((a) => a.what)));
     assert.deepEqual((await session.getItems()).map((i) => i.content), ['a', 'b', 'c']);
+  });
+});
+
+describe('adapters, replies lost after the write', () => {
+  test('ADK createSession (with and without an id) and deleteSession', async () => {
+    const lossy = new LossyPool(pool, loseFirstOf(/create_session|delete_session/));
+    const svc = new SessionStoreService(new SessionStore(lossy, { retry: FAST }));
+    const a = await svc.createSession({ appName: APP, userId: 'adk-create', state: { x: 1 } });
+    const b = await svc.createSession({ appName: APP, userId: 'adk-create', sessionId: 'adk-named' });
+    assert.equal(b.id, 'adk-named');
+    assert.deepEqual(a.state, { x: 1 });
+    const listed = await svc.listSessions({ appName: APP, userId: 'adk-create' });
+    assert.deepEqual(listed.sessions.map((x) => x.id).sort(), [a.id, 'adk-named'].sort());
+    await svc.deleteSession({ appName: APP, userId: 'adk-create', sessionId: a.id });
+    assert.equal(await svc.getSession({ appName: APP, userId: 'adk-create', sessionId: a.id }), undefined);
+    assert.equal(lossy.attempts.filter((x) => x.what === 'lose').length, 3);
+  });
+
+  test('OpenAI popItem and clearSession', async () => {
+    const lossy = new LossyPool(pool, loseFirstOf(/pop_message|clear_session/));
+    const session = new SessionStoreSession('oai-pop-lost', { store: new SessionStore(lossy, { retry: FAST }),
+                                                              appName: APP, userId: 'oai' });
+    await session.addItems(['a', 'b', 'c'].map((t) => ({ role: 'user', content: t })));
+    assert.equal((await session.popItem()).content, 'c');
+    assert.equal((await session.popItem()).content, 'b');
+    assert.deepEqual((await session.getItems()).map((i) => i.content), ['a'], 'each pop applied once');
+    await session.clearSession();
+    assert.deepEqual(await session.getItems(), []);
+    assert.equal(lossy.attempts.filter((x) => x.what === 'lose').length, 3);
   });
 });
 
