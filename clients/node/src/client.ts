@@ -307,7 +307,10 @@ function checkedPolicy(p: Partial<RetryPolicy>): RetryPolicy {
   if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
     throw new RangeError(`retry.maxAttempts must be a positive integer, not ${policy.maxAttempts}`);
   }
-  for (const k of ['maxElapsedMs', 'baseDelayMs', 'maxDelayMs'] as const) {
+  if (typeof policy.maxElapsedMs !== 'number' || !(policy.maxElapsedMs > 0)) {
+    throw new RangeError(`retry.maxElapsedMs must be a positive number, not ${policy.maxElapsedMs}`);
+  }
+  for (const k of ['baseDelayMs', 'maxDelayMs'] as const) {
     if (typeof policy[k] !== 'number' || !(policy[k] >= 0)) {
       throw new RangeError(`retry.${k} must be a non-negative number, not ${policy[k]}`);
     }
@@ -349,7 +352,7 @@ export const MAX_PAGE_SIZE = 10000;
 export class SessionStore {
   readonly db: Queryable;
   /** The policy calls are retried by; undefined when they are not (retry: false, or one client). */
-  readonly retryPolicy: Readonly<RetryPolicy> | undefined;
+  readonly retry: Readonly<RetryPolicy> | undefined;
   private readonly ownPool: pg.Pool | undefined;
 
   /**
@@ -375,8 +378,8 @@ export class SessionStore {
       this.ownPool.on('error', ignore);
       this.db = this.ownPool;
     }
-    const retry = opts.retry ?? {};
-    this.retryPolicy = retry !== false && isPool(this.db) ? Object.freeze(checkedPolicy(retry)) : undefined;
+    const given = opts.retry ?? {};
+    this.retry = given !== false && isPool(this.db) ? Object.freeze(checkedPolicy(given)) : undefined;
   }
 
   /** Ends the pool if this store made it; a pool or client passed in is left alone. */
@@ -393,7 +396,7 @@ export class SessionStore {
    * Without one, the error is thrown as the driver gave it.
    */
   async query(text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
-    const policy = this.retryPolicy;
+    const policy = this.retry;
     if (policy === undefined) return this.queryOnce(text, values);
     const start = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -402,7 +405,7 @@ export class SessionStore {
       } catch (err) {
         if (!isConnectionFailure(err)) throw translateError(err);
         const delay = Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-        if (attempt >= policy.maxAttempts || Date.now() + delay - start > policy.maxElapsedMs) {
+        if (attempt >= policy.maxAttempts || Date.now() + delay - start >= policy.maxElapsedMs) {
           throw new ConnectionLost(attempt, err);
         }
         await sleep(delay);
@@ -448,7 +451,7 @@ export class SessionStore {
    */
   newKey(given?: string | null): string | undefined {
     if (given !== undefined && given !== null) return given;
-    return this.retryPolicy ? randomUUID() : undefined;
+    return this.retry ? randomUUID() : undefined;
   }
 
   /** session_store.create_session */
@@ -458,7 +461,7 @@ export class SessionStore {
     // first attempt: without one given, the client picks it.
     const a = new Args().add('app_name', appName).add('user_id', userId)
       .add('state', json(opts.state ?? null), '::jsonb')
-      .add('session_id', opts.sessionId ?? (this.retryPolicy ? randomUUID() : null))
+      .add('session_id', opts.sessionId ?? (this.retry ? randomUUID() : null))
       .opt('keep_nulls', opts.keepNulls, '::boolean')
       .opt('idempotency_key', this.newKey(opts.idempotencyKey));
     const rows = await this.query(`SELECT * FROM session_store.create_session(${a})`, a.values);
@@ -613,7 +616,7 @@ export class SessionStore {
                     opts: ForkOptions = {}): Promise<SessionRow> {
     const a = new Args().add('app_name', appName).add('user_id', userId)
       .add('session_id', sessionId)
-      .add('new_session_id', opts.newSessionId ?? (this.retryPolicy ? randomUUID() : null))
+      .add('new_session_id', opts.newSessionId ?? (this.retry ? randomUUID() : null))
       .add('up_to_seq', opts.upToSeq ?? null, '::bigint')
       .opt('idempotency_key', this.newKey(opts.idempotencyKey));
     const rows = await this.query(`SELECT * FROM session_store.fork_session(${a})`, a.values);

@@ -126,12 +126,13 @@ describe('the budget', () => {
   test('defaults', () => {
     assert.deepEqual({ ...DEFAULT_RETRY }, { maxAttempts: 6, maxElapsedMs: 30000, baseDelayMs: 50, maxDelayMs: 2000 });
     const store = new SessionStore(new ScriptedPool());
-    assert.deepEqual({ ...store.retryPolicy }, { ...DEFAULT_RETRY });
-    assert.deepEqual({ ...new SessionStore(new ScriptedPool(), { retry: { maxAttempts: 3 } }).retryPolicy },
+    assert.deepEqual({ ...store.retry }, { ...DEFAULT_RETRY });
+    assert.deepEqual({ ...new SessionStore(new ScriptedPool(), { retry: { maxAttempts: 3 } }).retry },
                      { ...DEFAULT_RETRY, maxAttempts: 3 });
-    assert.equal(new SessionStore(new ScriptedPool(), { retry: false }).retryPolicy, undefined);
+    assert.equal(new SessionStore(new ScriptedPool(), { retry: false }).retry, undefined);
     assert.throws(() => new SessionStore(new ScriptedPool(), { retry: { maxAttempts: 0 } }), RangeError);
     assert.throws(() => new SessionStore(new ScriptedPool(), { retry: { baseDelayMs: -1 } }), RangeError);
+    assert.throws(() => new SessionStore(new ScriptedPool(), { retry: { maxElapsedMs: 0 } }), RangeError);
   });
 
   test('maxAttempts: ConnectionLost with the attempt count and the last cause', async () => {
@@ -394,7 +395,7 @@ describe('clients passed in', () => {
     await c.connect();
     try {
       const store = new SessionStore(c);
-      assert.equal(store.retryPolicy, undefined);
+      assert.equal(store.retry, undefined);
       assert.equal(store.newKey(), undefined);
       await store.getAppState(APP);
       const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
@@ -411,14 +412,14 @@ describe('clients passed in', () => {
   test('a pooled client, a { query } object: not retried', async () => {
     const pc = await pool.connect();
     try {
-      assert.equal(new SessionStore(pc).retryPolicy, undefined);
+      assert.equal(new SessionStore(pc).retry, undefined);
     } finally {
       pc.release();
     }
     let n = 0;
     const once = { query: async () => { n++; throw new Error('Connection terminated unexpectedly'); } };
     const store = new SessionStore(once);
-    assert.equal(store.retryPolicy, undefined);
+    assert.equal(store.retry, undefined);
     assert.match(String(await store.getAppState(APP).catch((e) => e)), /Connection terminated/);
     assert.equal(n, 1);
   });
