@@ -4,6 +4,8 @@
 // ratio.  Run by bench/node.sh (make bench) inside a throwaway cluster.
 //
 //   BENCH_ROUNDS=3 node clients/node/bench/bench.mjs
+import { randomUUID } from 'node:crypto';
+
 import { createEvent } from '@google/adk';
 import { DatabaseSessionService } from '@google/adk/sessions/database';
 import pg from 'pg';
@@ -80,17 +82,20 @@ async function seedLong(n) {
   await ourPool.query('ANALYZE');
   return sid;
 }
-const long1k = await seedLong(1000);
-const long100k = await seedLong(100000);
+// (BENCH_ROUNDS=0: nothing seeded, only the retry layer's comparison below)
+const long1k = ROUNDS > 0 ? await seedLong(1000) : undefined;
+const long100k = ROUNDS > 0 ? await seedLong(100000) : undefined;
 
 // 10,000 sessions of one app, for the list page.
-await adkSql.query(
-  `INSERT INTO sessions (id, app_name, user_id, state, create_time, update_time)
-   SELECT 'l' || g, 'listed', 'u' || (g % 100), '{}', now(), now() - g * interval '1 s'
-     FROM generate_series(1, 10000) g`);
-await ourPool.query(
-  `SELECT FROM generate_series(1, 10000) g,
-          LATERAL session_store.create_session('listed', 'u' || (g % 100), NULL, 'l' || g)`);
+if (ROUNDS > 0) {
+  await adkSql.query(
+    `INSERT INTO sessions (id, app_name, user_id, state, create_time, update_time)
+     SELECT 'l' || g, 'listed', 'u' || (g % 100), '{}', now(), now() - g * interval '1 s'
+       FROM generate_series(1, 10000) g`);
+  await ourPool.query(
+    `SELECT FROM generate_series(1, 10000) g,
+            LATERAL session_store.create_session('listed', 'u' || (g % 100), NULL, 'l' || g)`);
+}
 
 for (let r = 0; r < ROUNDS; r++) {
   for (const [side, svc] of Object.entries(sides)) {
@@ -142,6 +147,8 @@ for (let r = 0; r < ROUNDS; r++) {
 const retrySides = { on: new SessionStore(ourPool), off: new SessionStore(ourPool, { retry: false }) };
 const retryResults = {};
 const recordRetry = (name, side, v) => ((retryResults[name] ??= { on: [], off: [] })[side].push(v));
+const keyResults = { on: [], off: [] };
+const recordKey = (side, v) => keyResults[side].push(v);
 for (let r = 0; r < RETRY_ROUNDS; r++) {
   for (const side of r % 2 ? ['off', 'on'] : ['on', 'off']) {
     const store = retrySides[side];
@@ -155,19 +162,26 @@ for (let r = 0; r < RETRY_ROUNDS; r++) {
     await Promise.all(sessions.map((s) => s.addItems([{ role: 'user', content: 'first' }])));
     recordRetry('OpenAI addItems, 8 workers on own sessions (calls/s)', side,
                 await rate(8, 150, (w, i) => sessions[w].addItems([{ role: 'user', content: `w${w} ${i}` }])));
+    // what the server pays for a key: both with retries off, a key made here or none
+    const keyed = side === 'on';
+    const plain = await Promise.all(Array.from({ length: 8 }, (_, w) => retrySides.off.createSession(APP, `u${w}`)));
+    recordKey(keyed ? 'on' : 'off', await rate(8, 150, (w, i) => retrySides.off.appendMessages(
+      APP, `u${w}`, plain[w].sessionId, [{ i }], { idempotencyKey: keyed ? randomUUID() : null })));
   }
 }
 
 const pad = (s, n) => String(s).padEnd(n);
 const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-console.log(`TypeScript adapters, ${ROUNDS} alternating rounds, medians (PostgreSQL ${(await ourPool.query('SHOW server_version')).rows[0].server_version}):`);
-console.log(`  ${pad('', 58)}${pad('ADK DatabaseSessionService', 28)}${pad('SessionStoreService', 21)}ratio`);
-for (const [name, v] of Object.entries(results)) {
-  const a = v.adk.length ? median(v.adk) : undefined;
-  const o = median(v.ours);
-  const higherBetter = name.includes('/s');
-  const ratio = a === undefined ? '' : higherBetter ? `${(o / a).toFixed(1)}x` : `${(a / o).toFixed(1)}x faster`;
-  console.log(`  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}${ratio}`);
+if (ROUNDS > 0) {
+  console.log(`TypeScript adapters, ${ROUNDS} alternating rounds, medians (PostgreSQL ${(await ourPool.query('SHOW server_version')).rows[0].server_version}):`);
+  console.log(`  ${pad('', 58)}${pad('ADK DatabaseSessionService', 28)}${pad('SessionStoreService', 21)}ratio`);
+  for (const [name, v] of Object.entries(results)) {
+    const a = v.adk.length ? median(v.adk) : undefined;
+    const o = median(v.ours);
+    const higherBetter = name.includes('/s');
+    const ratio = a === undefined ? '' : higherBetter ? `${(o / a).toFixed(1)}x` : `${(a / o).toFixed(1)}x faster`;
+    console.log(`  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}${ratio}`);
+  }
 }
 console.log(`Retry layer, retries on (default policy) against retry: false, same pool, ${RETRY_ROUNDS} interleaved rounds, medians:`);
 console.log(`  ${pad('', 58)}${pad('retries on', 14)}${pad('retries off', 14)}on/off (median of rounds)`);
@@ -175,6 +189,11 @@ for (const [name, v] of Object.entries(retryResults)) {
   const ratios = v.on.map((on, i) => on / v.off[i]);
   console.log(`  ${pad(name, 58)}${pad(fmt(median(v.on)), 14)}${pad(fmt(median(v.off)), 14)}${median(ratios).toFixed(3)}`);
 }
+// ADK sends its event id as key either way; addItems sends a key only with
+// retries on, and the server stores it: that part is the key's, not the layer's.
+console.log(`  ${pad('', 58)}${pad('with a key', 14)}${pad('without', 14)}with/without`);
+console.log(`  ${pad('appendMessages, 8 workers, retries off (calls/s)', 58)}${pad(fmt(median(keyResults.on)), 14)}` +
+            `${pad(fmt(median(keyResults.off)), 14)}${median(keyResults.on.map((x, i) => x / keyResults.off[i])).toFixed(3)}`);
 await adk.orm?.close(true);
 await ourPool.end();
 await adkSql.end();
