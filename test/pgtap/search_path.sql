@@ -26,7 +26,9 @@
 -- for one app and for all apps; 1.1: keep_nulls, message_time,
 -- verify_replay and its 42710, after_time, replace_messages with a replay
 -- and a 40001, count_sessions, list_sessions ascending over two pages by
--- app and two by user), and every result must be the right one.
+-- app and two by user; 1.2: create, fork, pop, rewind and clear with
+-- idempotency keys, their replays and a 42710), and every result must be
+-- the right one.
 --
 -- The extension prepares its statements once per backend (the first call
 -- that needs one) and the plan cache re-analyzes them when search_path has
@@ -342,6 +344,42 @@ BEGIN
                'tokens', pg_catalog.jsonb_agg(next_page_token))
         FROM session_store.list_sessions(%L, 'u2', page_size => 2, page_token => %L, ascending => true)
         $q$, la, tok));
+
+    -- 1.2: idempotency keys of the other writes
+    PERFORM pg_temp.capture(p, '60 create_session with a key, then its retry', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('version', s.version, 'state', s.state))
+        FROM (VALUES (1), (2)) AS v(i)
+        CROSS JOIN LATERAL session_store.create_session(%L, 'kim', '{"a": 1}', 'k1', idempotency_key => 'ck') s
+        $q$, p));
+    PERFORM pg_temp.capture(p, '61 fork_session with a key, then its retry', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('session_id', s.session_id, 'version', s.version))
+        FROM (VALUES (1), (2)) AS v(i)
+        CROSS JOIN LATERAL session_store.fork_session(%L, 'kim', 'k1', 'k2', idempotency_key => 'fk') s
+        $q$, p));
+    PERFORM pg_temp.capture(p, '62 messages to remove', pg_catalog.format($q$
+        SELECT pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'update_time'
+        FROM session_store.append_messages(%L, 'kim', 'k1', '[{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]') r
+        $q$, p));
+    PERFORM pg_temp.capture(p, '63 pop_message with a key, then its retry', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('seq', r.seq, 'message', r.message))
+        FROM (VALUES (1), (2)) AS v(i)
+        CROSS JOIN LATERAL session_store.pop_message(%L, 'kim', 'k1', idempotency_key => 'pk') r
+        $q$, p));
+    PERFORM pg_temp.capture(p, '64 rewind_session and clear_session with keys, then their retries', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
+                   session_store.rewind_session(%1$L, 'kim', 'k1', 1, idempotency_key => 'rk'),
+                   session_store.clear_session(%1$L, 'kim', 'k1', idempotency_key => 'xk')))
+        FROM (VALUES (1), (2)) AS v(i)
+        $q$, p));
+    PERFORM pg_temp.capture(p, '65 a key of another kind of call: 42710', pg_catalog.format($q$
+        SELECT pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) 'update_time'
+        FROM session_store.append_messages(%L, 'kim', 'k1', '[]', idempotency_key => 'pk') r
+        $q$, p));
+    PERFORM pg_temp.capture(p, '66 the session after the keyed removals', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object('version', s.version, 'last_seq', s.last_seq,
+               'messages', (SELECT pg_catalog.count(*) FROM session_store.get_messages(%L, 'kim', 'k1')))
+        FROM session_store.get_session(%L, 'kim', 'k1') s
+        $q$, p, p));
 END
 $f$;
 
@@ -456,7 +494,18 @@ INSERT INTO expected VALUES
  ('50 list_sessions ascending by app, page 1', '{"rows": ["u2/s3", "u2/s2", "u2/s1"]}'),
  ('51 list_sessions ascending by app, page 2', '{"rows": ["u1/s2", "u1/s1"]}'),
  ('52 list_sessions ascending by user, page 1', '{"rows": ["u2/s3", "u2/s2"]}'),
- ('53 list_sessions ascending by user, page 2', '{"rows": ["u2/s1"]}');
+ ('53 list_sessions ascending by user, page 2', '{"rows": ["u2/s1"]}'),
+ ('60 create_session with a key, then its retry',
+  '[{"version": 0, "state": {"a": 1, "app:model": "m2", "app:region": "eu"}},
+    {"version": 0, "state": {"a": 1, "app:model": "m2", "app:region": "eu"}}]'),
+ ('61 fork_session with a key, then its retry',
+  '[{"session_id": "k2", "version": 0}, {"session_id": "k2", "version": 0}]'),
+ ('62 messages to remove', '{"first_seq": 1, "last_seq": 4, "version": 1, "replayed": false}'),
+ ('63 pop_message with a key, then its retry',
+  '[{"seq": 4, "message": {"n": 4}}, {"seq": 4, "message": {"n": 4}}]'),
+ ('64 rewind_session and clear_session with keys, then their retries', '[[2, 1], [2, 1]]'),
+ ('65 a key of another kind of call: 42710', '{"error": "42710"}'),
+ ('66 the session after the keyed removals', '{"version": 4, "last_seq": 4, "messages": 0}');
 
 CREATE TEMP TABLE phases (phase text, what text);
 INSERT INTO phases VALUES
