@@ -14,7 +14,8 @@ import { SessionStore, SessionStoreService, SessionStoreSession, StaleSessionErr
 import { connectionString, dropDatabases, freshDatabase } from '../test/databases.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const RETRY_ROUNDS = Number(process.env.BENCH_RETRY_ROUNDS ?? 21);
+const RETRY_ROUNDS = Number(process.env.BENCH_RETRY_ROUNDS ?? 41);
+const RETRY_CALLS = Number(process.env.BENCH_RETRY_CALLS ?? 60);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
 
@@ -156,17 +157,38 @@ for (let r = 0; r < RETRY_ROUNDS; r++) {
     const own = await Promise.all(Array.from({ length: 8 }, (_, w) =>
       svc.createSession({ appName: APP, userId: `u${w}` })));
     recordRetry('ADK appendEvent, 8 workers on own sessions (calls/s)', side,
-                await rate(8, 150, (w, i) => svc.appendEvent({ session: own[w], event: event(`w${w} ${i}`) })));
+                await rate(8, RETRY_CALLS, (w, i) => svc.appendEvent({ session: own[w], event: event(`w${w} ${i}`) })));
     const sessions = Array.from({ length: 8 }, (_, w) =>
       new SessionStoreSession(`oai-${side}-${r}-${w}`, { store, appName: APP, userId: `u${w}` }));
     await Promise.all(sessions.map((s) => s.addItems([{ role: 'user', content: 'first' }])));
     recordRetry('OpenAI addItems, 8 workers on own sessions (calls/s)', side,
-                await rate(8, 150, (w, i) => sessions[w].addItems([{ role: 'user', content: `w${w} ${i}` }])));
+                await rate(8, RETRY_CALLS, (w, i) => sessions[w].addItems([{ role: 'user', content: `w${w} ${i}` }])));
     // what the server pays for a key: both with retries off, a key made here or none
     const keyed = side === 'on';
     const plain = await Promise.all(Array.from({ length: 8 }, (_, w) => retrySides.off.createSession(APP, `u${w}`)));
-    recordKey(keyed ? 'on' : 'off', await rate(8, 150, (w, i) => retrySides.off.appendMessages(
+    recordKey(keyed ? 'on' : 'off', await rate(8, RETRY_CALLS, (w, i) => retrySides.off.appendMessages(
       APP, `u${w}`, plain[w].sessionId, [{ i }], { idempotencyKey: keyed ? randomUUID() : null })));
+  }
+}
+
+// The layer's own CPU per call, without a server: a pool (shaped as
+// pg.Pool) whose client answers at once, appendMessages through each store.
+const instantClient = {
+  on() {}, removeListener() {}, release() {},
+  query: async () => ({ rows: [{ first_seq: 1, last_seq: 1, version: 1, update_time: new Date(), replayed: false }] }),
+};
+const instantPool = {
+  totalCount: 0, idleCount: 0,
+  connect(cb) { queueMicrotask(() => cb(undefined, instantClient, instantClient.release)); },
+  query: (cfg) => instantClient.query(cfg),
+};
+const instant = { on: new SessionStore(instantPool), off: new SessionStore(instantPool, { retry: false }) };
+const cpu = { on: [], off: [] };
+for (let r = 0; r < 13; r++) {
+  for (const side of r % 2 ? ['off', 'on'] : ['on', 'off']) {
+    const t0 = now();
+    for (let i = 0; i < 20000; i++) await instant[side].appendMessages(APP, 'u', 's', [{ i }]);
+    if (r >= 3) cpu[side].push((now() - t0) * 1000 / 20000);   // the first rounds warm up
   }
 }
 
@@ -191,6 +213,8 @@ for (const [name, v] of Object.entries(retryResults)) {
 }
 // ADK sends its event id as key either way; addItems sends a key only with
 // retries on, and the server stores it: that part is the key's, not the layer's.
+console.log(`  ${pad('appendMessages on a pool that answers at once (us/call)', 58)}${pad(median(cpu.on).toFixed(2), 14)}` +
+            `${pad(median(cpu.off).toFixed(2), 14)}+${(median(cpu.on) - median(cpu.off)).toFixed(2)} us`);
 console.log(`  ${pad('', 58)}${pad('with a key', 14)}${pad('without', 14)}with/without`);
 console.log(`  ${pad('appendMessages, 8 workers, retries off (calls/s)', 58)}${pad(fmt(median(keyResults.on)), 14)}` +
             `${pad(fmt(median(keyResults.off)), 14)}${median(keyResults.on.map((x, i) => x / keyResults.off[i])).toFixed(3)}`);
