@@ -61,9 +61,9 @@ function startKiller(prefix) {
 }
 
 /** The workload in a child process; resolves to its output, rejects if it raised or crashed. */
-async function child(cs, applicationName, tag, calls) {
+async function child(cs, applicationName, tag, calls, minMs) {
   const { stdout } = await runFile(process.execPath,
-    [`${here}e2e/fault_process.mjs`, cs, applicationName, tag, String(calls), JSON.stringify(RETRY)],
+    [`${here}e2e/fault_process.mjs`, cs, applicationName, tag, String(calls), String(minMs), JSON.stringify(RETRY)],
     { env: process.env, maxBuffer: 1 << 26 });
   return JSON.parse(stdout);
 }
@@ -90,9 +90,10 @@ test('backend killer: in this process and three children, no call raises, every 
   let killed;
   try {
     results = await Promise.all([
+      // each for at least 3 s of kills, however fast the machine
       workload({ cfg: { connectionString: cs, application_name: `${prefix}-main`, max: 3 },
-                 retry: RETRY, tag: 'kill-main', calls: 60 }),
-      ...[0, 1, 2].map((w) => child(cs, `${prefix}-w${w}`, `kill-w${w}`, 60)),
+                 retry: RETRY, tag: 'kill-main', calls: 40, minMs: 3000 }),
+      ...[0, 1, 2].map((w) => child(cs, `${prefix}-w${w}`, `kill-w${w}`, 40, 3000)),
     ]);
   } finally {
     killed = await killer.stop();
@@ -102,7 +103,7 @@ test('backend killer: in this process and three children, no call raises, every 
   t.diagnostic(`killer: ${kills} backends terminated in ${ticks} ticks over ${Date.now() - t0} ms; ` +
                `${total.calls} calls in 4 processes, 0 raised; ${total.sessions} sessions, ` +
                `${total.stored} messages stored, ${total.duplicates} duplicates, ${total.losses} losses`);
-  assert.ok(kills >= 30, `only ${kills} backends terminated`);
+  assert.ok(kills >= 20, `only ${kills} backends terminated`);
 });
 
 /** test/lib/cutproxy.py in front of the server: { port, stats(), quit() }. */

@@ -23,7 +23,7 @@ function check(ok, what) {
 }
 
 /**
- * Runs `calls` rounds, one after the other, the calls of a round at once
+ * Runs `calls` rounds (more if they took less than `minMs`), one after the other, the calls of a round at once
  * (nine sessions, one writer each).  Per round: a plain append on each of two sessions
  * and a read; an ADK appendEvent on each of two sessions (created by the
  * service, ids chosen by the client) and now and then a getSession; an
@@ -34,7 +34,7 @@ function check(ok, what) {
  * session.  `onRound(i)` is called before round i.  Returns { calls, expected } where expected is
  * { app, user, sessions: { id: { tags, gapFree } } }.
  */
-export async function workload({ cfg, retry, tag, calls, app = 'faults', onRound = () => {} }) {
+export async function workload({ cfg, retry, tag, calls, minMs = 0, app = 'faults', onRound = () => {} }) {
   const user = `u-${tag}`;
   const store = new SessionStore(cfg, { retry });
   const service = new SessionStoreService(cfg, { retry });
@@ -135,7 +135,8 @@ export async function workload({ cfg, retry, tag, calls, app = 'faults', onRound
   };
 
   // rounds one after the other: each session has one writer, so its order is known
-  for (let i = 0; i < calls; i++) {
+  const start = Date.now();
+  for (let i = 0; i < calls || Date.now() - start < minMs; i++) {
     onRound(i);
     await round(i);
   }
