@@ -153,15 +153,16 @@ describe('the budget', () => {
 
   test('backoff: full jitter, doubling from baseDelayMs, capped by maxDelayMs', async () => {
     const random = Math.random;
-    Math.random = () => 1;   // every sleep at its bound: 20 + 40 + 60 + 60 ms
+    Math.random = () => 1;   // every sleep at its bound: 20 + 40 + 40 + 40 + 40 ms (uncapped: 620)
     try {
-      const fake = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
-      const store = new SessionStore(fake, { retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 60 } });
+      const fake = new ScriptedPool(Array.from({ length: 6 }, () => sysError('ECONNRESET')));
+      const store = new SessionStore(fake, { retry: { maxAttempts: 6, baseDelayMs: 20, maxDelayMs: 40 } });
       const t0 = performance.now();
       const err = await store.query('SELECT 1', []).catch((e) => e);
       const ms = performance.now() - t0;
       assert.ok(err instanceof ConnectionLost);
-      assert.ok(ms >= 175 && ms < 600, `slept ${ms} ms, the bounds add up to 180`);
+      assert.equal(err.attempts, 6);
+      assert.ok(ms >= 175 && ms < 450, `slept ${ms} ms, the bounds add up to 180`);
       Math.random = () => 0;
       const fake0 = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
       const t1 = performance.now();
