@@ -4,14 +4,18 @@
 // ratio.  Run by bench/node.sh (make bench) inside a throwaway cluster.
 //
 //   BENCH_ROUNDS=3 node clients/node/bench/bench.mjs
+import { randomUUID } from 'node:crypto';
+
 import { createEvent } from '@google/adk';
 import { DatabaseSessionService } from '@google/adk/sessions/database';
 import pg from 'pg';
 
-import { SessionStoreService, StaleSessionError } from '../dist/index.js';
+import { SessionStore, SessionStoreService, SessionStoreSession, StaleSessionError } from '../dist/index.js';
 import { connectionString, dropDatabases, freshDatabase } from '../test/databases.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const RETRY_ROUNDS = Number(process.env.BENCH_RETRY_ROUNDS ?? 41);
+const RETRY_CALLS = Number(process.env.BENCH_RETRY_CALLS ?? 60);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const now = () => performance.now();
 
@@ -79,17 +83,20 @@ async function seedLong(n) {
   await ourPool.query('ANALYZE');
   return sid;
 }
-const long1k = await seedLong(1000);
-const long100k = await seedLong(100000);
+// (BENCH_ROUNDS=0: nothing seeded, only the retry layer's comparison below)
+const long1k = ROUNDS > 0 ? await seedLong(1000) : undefined;
+const long100k = ROUNDS > 0 ? await seedLong(100000) : undefined;
 
 // 10,000 sessions of one app, for the list page.
-await adkSql.query(
-  `INSERT INTO sessions (id, app_name, user_id, state, create_time, update_time)
-   SELECT 'l' || g, 'listed', 'u' || (g % 100), '{}', now(), now() - g * interval '1 s'
-     FROM generate_series(1, 10000) g`);
-await ourPool.query(
-  `SELECT FROM generate_series(1, 10000) g,
-          LATERAL session_store.create_session('listed', 'u' || (g % 100), NULL, 'l' || g)`);
+if (ROUNDS > 0) {
+  await adkSql.query(
+    `INSERT INTO sessions (id, app_name, user_id, state, create_time, update_time)
+     SELECT 'l' || g, 'listed', 'u' || (g % 100), '{}', now(), now() - g * interval '1 s'
+       FROM generate_series(1, 10000) g`);
+  await ourPool.query(
+    `SELECT FROM generate_series(1, 10000) g,
+            LATERAL session_store.create_session('listed', 'u' || (g % 100), NULL, 'l' || g)`);
+}
 
 for (let r = 0; r < ROUNDS; r++) {
   for (const [side, svc] of Object.entries(sides)) {
@@ -134,17 +141,83 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 
+// The retry layer's cost: the same appends through stores that differ only
+// in `retry`, on the same pool, the order of the two sides alternating.  The
+// ratio is the median of each round's on/off ratio (the two sides of a round
+// ran seconds apart, so a shared machine's drift cancels out of it).
+const retrySides = { on: new SessionStore(ourPool), off: new SessionStore(ourPool, { retry: false }) };
+const retryResults = {};
+const recordRetry = (name, side, v) => ((retryResults[name] ??= { on: [], off: [] })[side].push(v));
+const keyResults = { on: [], off: [] };
+const recordKey = (side, v) => keyResults[side].push(v);
+for (let r = 0; r < RETRY_ROUNDS; r++) {
+  for (const side of r % 2 ? ['off', 'on'] : ['on', 'off']) {
+    const store = retrySides[side];
+    const svc = new SessionStoreService(store);
+    const own = await Promise.all(Array.from({ length: 8 }, (_, w) =>
+      svc.createSession({ appName: APP, userId: `u${w}` })));
+    recordRetry('ADK appendEvent, 8 workers on own sessions (calls/s)', side,
+                await rate(8, RETRY_CALLS, (w, i) => svc.appendEvent({ session: own[w], event: event(`w${w} ${i}`) })));
+    const sessions = Array.from({ length: 8 }, (_, w) =>
+      new SessionStoreSession(`oai-${side}-${r}-${w}`, { store, appName: APP, userId: `u${w}` }));
+    await Promise.all(sessions.map((s) => s.addItems([{ role: 'user', content: 'first' }])));
+    recordRetry('OpenAI addItems, 8 workers on own sessions (calls/s)', side,
+                await rate(8, RETRY_CALLS, (w, i) => sessions[w].addItems([{ role: 'user', content: `w${w} ${i}` }])));
+    // what the server pays for a key: both with retries off, a key made here or none
+    const keyed = side === 'on';
+    const plain = await Promise.all(Array.from({ length: 8 }, (_, w) => retrySides.off.createSession(APP, `u${w}`)));
+    recordKey(keyed ? 'on' : 'off', await rate(8, RETRY_CALLS, (w, i) => retrySides.off.appendMessages(
+      APP, `u${w}`, plain[w].sessionId, [{ i }], { idempotencyKey: keyed ? randomUUID() : null })));
+  }
+}
+
+// The layer's own CPU per call, without a server: a pool (shaped as
+// pg.Pool) whose client answers at once, appendMessages through each store.
+const instantClient = {
+  on() {}, removeListener() {}, release() {},
+  query: async () => ({ rows: [{ first_seq: 1, last_seq: 1, version: 1, update_time: new Date(), replayed: false }] }),
+};
+const instantPool = {
+  totalCount: 0, idleCount: 0,
+  connect(cb) { queueMicrotask(() => cb(undefined, instantClient, instantClient.release)); },
+  query: (cfg) => instantClient.query(cfg),
+};
+const instant = { on: new SessionStore(instantPool), off: new SessionStore(instantPool, { retry: false }) };
+const cpu = { on: [], off: [] };
+for (let r = 0; r < 13; r++) {
+  for (const side of r % 2 ? ['off', 'on'] : ['on', 'off']) {
+    const t0 = now();
+    for (let i = 0; i < 20000; i++) await instant[side].appendMessages(APP, 'u', 's', [{ i }]);
+    if (r >= 3) cpu[side].push((now() - t0) * 1000 / 20000);   // the first rounds warm up
+  }
+}
+
 const pad = (s, n) => String(s).padEnd(n);
 const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-console.log(`TypeScript adapters, ${ROUNDS} alternating rounds, medians (PostgreSQL ${(await ourPool.query('SHOW server_version')).rows[0].server_version}):`);
-console.log(`  ${pad('', 58)}${pad('ADK DatabaseSessionService', 28)}${pad('SessionStoreService', 21)}ratio`);
-for (const [name, v] of Object.entries(results)) {
-  const a = v.adk.length ? median(v.adk) : undefined;
-  const o = median(v.ours);
-  const higherBetter = name.includes('/s');
-  const ratio = a === undefined ? '' : higherBetter ? `${(o / a).toFixed(1)}x` : `${(a / o).toFixed(1)}x faster`;
-  console.log(`  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}${ratio}`);
+if (ROUNDS > 0) {
+  console.log(`TypeScript adapters, ${ROUNDS} alternating rounds, medians (PostgreSQL ${(await ourPool.query('SHOW server_version')).rows[0].server_version}):`);
+  console.log(`  ${pad('', 58)}${pad('ADK DatabaseSessionService', 28)}${pad('SessionStoreService', 21)}ratio`);
+  for (const [name, v] of Object.entries(results)) {
+    const a = v.adk.length ? median(v.adk) : undefined;
+    const o = median(v.ours);
+    const higherBetter = name.includes('/s');
+    const ratio = a === undefined ? '' : higherBetter ? `${(o / a).toFixed(1)}x` : `${(a / o).toFixed(1)}x faster`;
+    console.log(`  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}${ratio}`);
+  }
 }
+console.log(`Retry layer, retries on (default policy) against retry: false, same pool, ${RETRY_ROUNDS} interleaved rounds, medians:`);
+console.log(`  ${pad('', 58)}${pad('retries on', 14)}${pad('retries off', 14)}on/off (median of rounds)`);
+for (const [name, v] of Object.entries(retryResults)) {
+  const ratios = v.on.map((on, i) => on / v.off[i]);
+  console.log(`  ${pad(name, 58)}${pad(fmt(median(v.on)), 14)}${pad(fmt(median(v.off)), 14)}${median(ratios).toFixed(3)}`);
+}
+// ADK sends its event id as key either way; addItems sends a key only with
+// retries on, and the server stores it: that part is the key's, not the layer's.
+console.log(`  ${pad('appendMessages on a pool that answers at once (us/call)', 58)}${pad(median(cpu.on).toFixed(2), 14)}` +
+            `${pad(median(cpu.off).toFixed(2), 14)}+${(median(cpu.on) - median(cpu.off)).toFixed(2)} us`);
+console.log(`  ${pad('', 58)}${pad('with a key', 14)}${pad('without', 14)}with/without`);
+console.log(`  ${pad('appendMessages, 8 workers, retries off (calls/s)', 58)}${pad(fmt(median(keyResults.on)), 14)}` +
+            `${pad(fmt(median(keyResults.off)), 14)}${median(keyResults.on.map((x, i) => x / keyResults.off[i])).toFixed(3)}`);
 await adk.orm?.close(true);
 await ourPool.end();
 await adkSql.end();

@@ -30,6 +30,7 @@ import {
   SessionStore,
   type JsonObject,
   type SessionRow,
+  type SessionStoreOptions,
   type SessionSummary,
   type StoreSource,
 } from './client.js';
@@ -56,7 +57,7 @@ function setVersion(session: Session, version: number): void {
  */
 export class StaleSessionError extends VersionConflict {}
 
-export interface SessionStoreServiceOptions {
+export interface SessionStoreServiceOptions extends SessionStoreOptions {
   /** How many keyset positions listSessions remembers for offset paging. */
   pageTokenCacheSize?: number;
 }
@@ -72,11 +73,14 @@ export class SessionStoreService extends BaseSessionService {
   /**
    * @param source a SessionStore, a pg.Pool or client, `{ pool }`, or a
    *   pg.PoolConfig with a `connectionString`.
+   * @param opts `retry` applies to the store the service makes (a
+   *   SessionStore passed in keeps its own policy).
    */
   constructor(source: SessionStore | StoreSource, opts: SessionStoreServiceOptions = {}) {
     super();
     this.ownsStore = !(source instanceof SessionStore);
-    this.store = source instanceof SessionStore ? source : new SessionStore(source);
+    this.store = source instanceof SessionStore ? source
+      : new SessionStore(source, opts.retry === undefined ? {} : { retry: opts.retry });
     this.tokenCacheSize = opts.pageTokenCacheSize ?? 10000;
   }
 

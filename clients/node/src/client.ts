@@ -1,17 +1,26 @@
 /**
  * SessionStore: a typed client for the session_store extension.
  *
- * One method per SQL function, one statement (one round trip) per call,
+ * One method per SQL function, one statement (one round trip) per attempt,
  * parameters always bound.  Options that a call does not set are not sent:
  * the call uses named notation and leaves them to their SQL defaults, so a
  * database still at 1.0 serves every call that uses only 1.0 arguments.
  *
  * The client holds no state of its own beyond the pool it was given (or
  * made): ordering, versions, idempotency and state merging are the server's.
+ *
+ * Retries (on a pool, unless `retry: false`): a call whose connection fails
+ * (SQLSTATE class 08, 57P01-57P03, a socket closed or refused) is sent again,
+ * the same statement with the same arguments, on a fresh connection, after a
+ * jittered backoff, bounded by attempts and by time.  What makes that safe is
+ * chosen per method before the first attempt (a generated idempotency key, a
+ * generated session id, or nothing for reads and for calls whose repetition
+ * is harmless); the loop itself is `query`, the one path every call takes.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
-import { translateError } from './errors.js';
+import { ConnectionLost, isConnectionFailure, isServerAnswer, translateError } from './errors.js';
 
 /** A pool, a client or a pooled client: anything node-postgres can query. */
 export type Queryable = pg.Pool | pg.ClientBase;
@@ -21,6 +30,38 @@ export type StoreSource =
   | Queryable
   | { pool: Queryable }
   | (pg.PoolConfig & { connectionString: string });
+
+/**
+ * How a call is retried after a connection-class failure.  Attempt n
+ * (n >= 2) starts after a sleep drawn uniformly from
+ * [0, min(maxDelayMs, baseDelayMs * 2^(n-2))] ("full jitter"); no attempt
+ * starts later than maxElapsedMs after the first one did.
+ */
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  maxAttempts: number;
+  /** No attempt starts later than this after the first. */
+  maxElapsedMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** The default policy: 6 attempts, 30 s, 50 ms doubling up to 2 s, full jitter. */
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
+  maxAttempts: 6,
+  maxElapsedMs: 30000,
+  baseDelayMs: 50,
+  maxDelayMs: 2000,
+});
+
+export interface SessionStoreOptions {
+  /**
+   * The retry policy (fields not given keep their defaults), or false for
+   * none.  Ignored on a single client passed in (a pg.Client or a pooled
+   * client), whose calls are never retried.
+   */
+  retry?: Partial<RetryPolicy> | false;
+}
 
 /** A JSON value, as jsonb holds it. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -81,9 +122,27 @@ export interface ReplaceResult extends AppendResult {
 
 export interface CreateSessionOptions {
   state?: JsonObject | null;
+  /** When none is given and calls are retried, the client picks one (uuid4). */
   sessionId?: string | null;
   /** 1.1: store a JSON null in `state` instead of removing the key. */
   keepNulls?: boolean;
+  /** 1.2: a retry with this key returns the session it made (made by the client when calls are retried). */
+  idempotencyKey?: string | null;
+}
+
+/** Options of pop_message, rewind_session and clear_session. */
+export interface RemoveOptions {
+  expectedVersion?: number | null;
+  /** 1.2: a retry with this key returns the first call's result (made by the client when calls are retried). */
+  idempotencyKey?: string | null;
+}
+
+export interface ForkOptions {
+  /** When none is given and calls are retried, the client picks one (uuid4). */
+  newSessionId?: string | null;
+  upToSeq?: number | null;
+  /** 1.2: a retry with this key returns the session it made (made by the client when calls are retried). */
+  idempotencyKey?: string | null;
 }
 
 export interface AppendOptions {
@@ -232,28 +291,95 @@ function isQueryable(x: unknown): x is Queryable {
   return typeof x === 'object' && x !== null && typeof (x as Queryable).query === 'function';
 }
 
+/**
+ * A pool (pg.Pool or one shaped like it), as opposed to one connection: it
+ * hands out clients with connect() and takes them back with release().  A
+ * pooled client has connect() too, but also release(), and no counts.
+ */
+function isPool(x: Queryable): x is pg.Pool {
+  const p = x as Partial<pg.Pool> & { release?: unknown };
+  return typeof p.connect === 'function' && p.release === undefined &&
+    typeof p.totalCount === 'number' && typeof p.idleCount === 'number';
+}
+
+function checkedPolicy(p: Partial<RetryPolicy>): RetryPolicy {
+  const policy = { ...DEFAULT_RETRY, ...p };
+  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
+    throw new RangeError(`retry.maxAttempts must be a positive integer, not ${policy.maxAttempts}`);
+  }
+  if (typeof policy.maxElapsedMs !== 'number' || !(policy.maxElapsedMs > 0)) {
+    throw new RangeError(`retry.maxElapsedMs must be a positive number, not ${policy.maxElapsedMs}`);
+  }
+  for (const k of ['baseDelayMs', 'maxDelayMs'] as const) {
+    if (typeof policy[k] !== 'number' || !(policy[k] >= 0)) {
+      throw new RangeError(`retry.${k} must be a non-negative number, not ${policy[k]}`);
+    }
+  }
+  return policy;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Errors a pooled client emits while checked out reach its query as well: nothing to do here. */
+function ignore(): void {}
+
+/**
+ * A client of the pool, with a listener for its 'error' events from the
+ * moment the pool hands it out.  The pool takes its own listener off before
+ * it calls back; with the promise form of connect() the caller's would come
+ * a few microtasks later, and an ErrorResponse parsed from the same chunk
+ * as the ReadyForQuery that completed the connection (a backend terminated
+ * just then) would be an 'error' event without a listener: the process
+ * would die.  The callback runs in the same turn, so nothing comes between.
+ */
+function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, client) => {
+      if (err || !client) {
+        reject(err ?? new Error('the pool handed out no client'));
+        return;
+      }
+      client.on('error', ignore);
+      resolve(client);
+    });
+  });
+}
+
 /** The largest page list_sessions serves. */
 export const MAX_PAGE_SIZE = 10000;
 
 /** A typed client for the session_store SQL API. */
 export class SessionStore {
   readonly db: Queryable;
+  /** The policy calls are retried by; undefined when they are not (retry: false, or one client). */
+  readonly retry: Readonly<RetryPolicy> | undefined;
   private readonly ownPool: pg.Pool | undefined;
 
   /**
    * @param source a pg.Pool, a pg.Client or pooled client, `{ pool }`, or a
    *   pg.PoolConfig with a `connectionString` (the store then owns the pool
    *   and `close()` ends it).
+   * @param opts `retry`: the retry policy, or false.  Calls are retried on a
+   *   pool (made here or passed in), never on a single client passed in: it
+   *   may be inside the caller's transaction, and a dead connection cannot
+   *   be retried on.
    */
-  constructor(source: StoreSource) {
+  constructor(source: StoreSource, opts: SessionStoreOptions = {}) {
     if (isQueryable(source)) {
       this.db = source;
     } else if ('pool' in source && isQueryable(source.pool)) {
       this.db = source.pool;
     } else {
       this.ownPool = new pg.Pool(source as pg.PoolConfig);
+      // An idle client whose connection ends (server restart, failover,
+      // pg_terminate_backend, idle_session_timeout) is emitted on its pool,
+      // and an 'error' event nobody listens to ends the process.  The pool
+      // has already dropped the client; the next call connects afresh.
+      this.ownPool.on('error', ignore);
       this.db = this.ownPool;
     }
+    const given = opts.retry ?? {};
+    this.retry = given !== false && isPool(this.db) ? Object.freeze(checkedPolicy(given)) : undefined;
   }
 
   /** Ends the pool if this store made it; a pool or client passed in is left alone. */
@@ -261,8 +387,34 @@ export class SessionStore {
     if (this.ownPool) await this.ownPool.end();
   }
 
-  /** Runs one statement; server errors come back as session_store errors. */
+  /**
+   * Runs one statement; server errors come back as session_store errors.
+   * With a retry policy, a connection-class failure sends the same
+   * statement again on a fresh connection (see RetryPolicy) and, when the
+   * budget runs out, throws ConnectionLost: pass only statements that are
+   * safe to repeat (reads, or writes that carry their idempotency key).
+   * Without one, the error is thrown as the driver gave it.
+   */
   async query(text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
+    const policy = this.retry;
+    if (policy === undefined) return this.queryOnce(text, values);
+    const start = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt(this.db as pg.Pool, text, values);
+      } catch (err) {
+        if (!isConnectionFailure(err)) throw translateError(err);
+        const delay = Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+        if (attempt >= policy.maxAttempts || Date.now() + delay - start >= policy.maxElapsedMs) {
+          throw new ConnectionLost(attempt, err);
+        }
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** One statement, not retried. */
+  private async queryOnce(text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
     try {
       const res = await this.db.query({ text, values, types: queryTypes });
       return res.rows;
@@ -271,13 +423,47 @@ export class SessionStore {
     }
   }
 
+  /**
+   * One attempt on a client of the pool.  A client whose connection failed
+   * (or that failed in any way other than a server's answer) is released
+   * with the error, so that the pool destroys it instead of handing it out
+   * again; after a server's answer the connection is healthy and is kept.
+   */
+  private async attempt(pool: pg.Pool, text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
+    const client = await checkOut(pool);
+    let broken: Error | undefined;
+    try {
+      const res = await client.query({ text, values, types: queryTypes });
+      return res.rows;
+    } catch (err) {
+      if (!isServerAnswer(err)) broken = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    } finally {
+      client.release(broken);
+      client.removeListener('error', ignore);
+    }
+  }
+
+  /**
+   * An idempotency key for a write: the caller's, or, when calls are
+   * retried, a fresh one made before the first attempt (and sent with every
+   * attempt); undefined otherwise.
+   */
+  newKey(given?: string | null): string | undefined {
+    if (given !== undefined && given !== null) return given;
+    return this.retry ? randomUUID() : undefined;
+  }
+
   /** session_store.create_session */
   async createSession(appName: string, userId: string,
                       opts: CreateSessionOptions = {}): Promise<SessionRow> {
+    // A key can only find the session again under an id known before the
+    // first attempt: without one given, the client picks it.
     const a = new Args().add('app_name', appName).add('user_id', userId)
       .add('state', json(opts.state ?? null), '::jsonb')
-      .add('session_id', opts.sessionId ?? null)
-      .opt('keep_nulls', opts.keepNulls, '::boolean');
+      .add('session_id', opts.sessionId ?? (this.retry ? randomUUID() : null))
+      .opt('keep_nulls', opts.keepNulls, '::boolean')
+      .opt('idempotency_key', this.newKey(opts.idempotencyKey));
     const rows = await this.query(`SELECT * FROM session_store.create_session(${a})`, a.values);
     return toSession(rows[0]!);
   }
@@ -363,7 +549,7 @@ export class SessionStore {
       .add('session_id', sessionId).add('messages', json(messages), '::jsonb')
       .add('state_delta', json(opts.stateDelta ?? null), '::jsonb')
       .add('expected_version', opts.expectedVersion ?? null, '::bigint')
-      .add('idempotency_key', opts.idempotencyKey ?? null)
+      .add('idempotency_key', this.newKey(opts.idempotencyKey) ?? null)
       .opt('keep_nulls', opts.keepNulls, '::boolean')
       .opt('message_time', time(opts.messageTime), '::timestamptz')
       .opt('verify_replay', opts.verifyReplay, '::boolean');
@@ -381,7 +567,7 @@ export class SessionStore {
       .add('replacement', json(replacement), '::jsonb')
       .add('state_delta', json(opts.stateDelta ?? null), '::jsonb')
       .add('expected_version', opts.expectedVersion ?? null, '::bigint')
-      .add('idempotency_key', opts.idempotencyKey ?? null)
+      .add('idempotency_key', this.newKey(opts.idempotencyKey) ?? null)
       .opt('keep_nulls', opts.keepNulls, '::boolean');
     const rows = await this.query(`SELECT * FROM session_store.replace_messages(${a})`, a.values);
     const r = rows[0]!;
@@ -403,40 +589,47 @@ export class SessionStore {
 
   /** session_store.pop_message: the removed message, or undefined when empty. */
   async popMessage<M = JsonObject>(appName: string, userId: string, sessionId: string,
-                                   opts: { expectedVersion?: number | null } = {}):
-      Promise<StoredMessage<M> | undefined> {
-    const rows = await this.query(
-      'SELECT * FROM session_store.pop_message($1, $2, $3, $4::bigint)',
-      [appName, userId, sessionId, opts.expectedVersion ?? null]);
+                                   opts: RemoveOptions = {}): Promise<StoredMessage<M> | undefined> {
+    const a = this.removeArgs(appName, userId, sessionId, opts);
+    const rows = await this.query(`SELECT * FROM session_store.pop_message(${a})`, a.values);
     return rows.length ? toMessage<M>(rows[0]!) : undefined;
   }
 
   /** session_store.rewind_session: how many messages were deleted. */
   async rewindSession(appName: string, userId: string, sessionId: string, toSeq: number,
-                      opts: { expectedVersion?: number | null } = {}): Promise<number> {
-    const rows = await this.query(
-      'SELECT session_store.rewind_session($1, $2, $3, $4::bigint, $5::bigint) AS n',
-      [appName, userId, sessionId, toSeq, opts.expectedVersion ?? null]);
+                      opts: RemoveOptions = {}): Promise<number> {
+    const a = this.removeArgs(appName, userId, sessionId, opts, toSeq);
+    const rows = await this.query(`SELECT session_store.rewind_session(${a}) AS n`, a.values);
     return rows[0]!.n;
   }
 
   /** session_store.clear_session: how many messages were deleted. */
   async clearSession(appName: string, userId: string, sessionId: string,
-                     opts: { expectedVersion?: number | null } = {}): Promise<number> {
-    const rows = await this.query(
-      'SELECT session_store.clear_session($1, $2, $3, $4::bigint) AS n',
-      [appName, userId, sessionId, opts.expectedVersion ?? null]);
+                     opts: RemoveOptions = {}): Promise<number> {
+    const a = this.removeArgs(appName, userId, sessionId, opts);
+    const rows = await this.query(`SELECT session_store.clear_session(${a}) AS n`, a.values);
     return rows[0]!.n;
   }
 
   /** session_store.fork_session */
   async forkSession(appName: string, userId: string, sessionId: string,
-                    opts: { newSessionId?: string | null; upToSeq?: number | null } = {}):
-      Promise<SessionRow> {
-    const rows = await this.query(
-      'SELECT * FROM session_store.fork_session($1, $2, $3, $4, $5::bigint)',
-      [appName, userId, sessionId, opts.newSessionId ?? null, opts.upToSeq ?? null]);
+                    opts: ForkOptions = {}): Promise<SessionRow> {
+    const a = new Args().add('app_name', appName).add('user_id', userId)
+      .add('session_id', sessionId)
+      .add('new_session_id', opts.newSessionId ?? (this.retry ? randomUUID() : null))
+      .add('up_to_seq', opts.upToSeq ?? null, '::bigint')
+      .opt('idempotency_key', this.newKey(opts.idempotencyKey));
+    const rows = await this.query(`SELECT * FROM session_store.fork_session(${a})`, a.values);
     return toSession(rows[0]!);
+  }
+
+  /** Arguments of pop_message, rewind_session (with to_seq) and clear_session. */
+  private removeArgs(appName: string, userId: string, sessionId: string, opts: RemoveOptions,
+                     toSeq?: number): Args {
+    const a = new Args().add('app_name', appName).add('user_id', userId).add('session_id', sessionId);
+    if (toSeq !== undefined) a.add('to_seq', toSeq, '::bigint');
+    return a.add('expected_version', opts.expectedVersion ?? null, '::bigint')
+      .opt('idempotency_key', this.newKey(opts.idempotencyKey));
   }
 
   /** session_store.get_app_state: {} when nothing was stored. */

@@ -16,6 +16,9 @@
  *   22xxx                         InvalidArgument
  *   54xxx                         LimitExceeded
  *   anything else                 SessionStoreError (base of all the above)
+ *
+ * and, from the client's retry layer (not a server error): ConnectionLost,
+ * when every attempt of a call failed on its connection.
  */
 
 /** What node-postgres puts on an error the server sent. */
@@ -24,6 +27,9 @@ interface ServerError {
   code?: string;
   detail?: string;
   hint?: string;
+  /** Set on Node's own system errors (ECONNRESET, EPIPE ...), never on a server's. */
+  syscall?: string;
+  errno?: number;
 }
 
 /** Base class of every error raised by session_store. */
@@ -71,6 +77,81 @@ export class InvalidArgument extends SessionStoreError {}
 /** 54xxx: a configured limit was exceeded. */
 export class LimitExceeded extends SessionStoreError {}
 
+/**
+ * A call failed on its connection as many times as the retry policy allows
+ * (or for as long).  Whether the call took effect is unknown: the last
+ * attempt may have been applied with its reply lost.  `cause` is the last
+ * attempt's error, `attempts` how many were made.
+ */
+export class ConnectionLost extends SessionStoreError {
+  readonly attempts: number;
+
+  constructor(attempts: number, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`connection lost on each of ${attempts} attempt${attempts === 1 ? '' : 's'} ` +
+          `(last: ${why}); the outcome of the call is unknown`,
+          { sqlstate: serverCode(cause), cause });
+    this.attempts = attempts;
+  }
+}
+
+/** The SQLSTATE of an error the server sent; undefined for any other error. */
+function serverCode(err: unknown): string | undefined {
+  const e = err as ServerError | null;
+  if (e === null || typeof e !== 'object' || typeof e.code !== 'string' ||
+      !/^[0-9A-Z]{5}$/.test(e.code) || e.syscall !== undefined || e.errno !== undefined) {
+    return undefined;
+  }
+  return e.code;
+}
+
+/** Node's socket errors that mean the connection is gone (or was never made). */
+const SOCKET_CODES = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT',
+  'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENETRESET',
+]);
+
+/** node-postgres's own messages for a connection closed, broken or not to be had. */
+const CONNECTION_MESSAGES = [
+  /^Connection terminated/,                                   // unexpectedly, due to connection timeout
+  /^Client has encountered a connection error and is not queryable/,
+  /^Client was closed and is not queryable/,
+  /^timeout exceeded when trying to connect/,                 // the pool could not hand one out
+  /^timeout expired/,                                         // connectionTimeoutMillis
+];
+
+/**
+ * Whether an error is a connection-class failure, the only kind the retry
+ * layer retries: SQLSTATE class 08, 57P01 (admin shutdown / terminated),
+ * 57P02 (crash shutdown), 57P03 (cannot connect now); or, without a
+ * SQLSTATE, a socket closed, reset, refused or broken.  Every other server
+ * answer (23505, 40001, 40P01, 42xxx, 22xxx, 54xxx ...) is not.
+ */
+export function isConnectionFailure(err: unknown): boolean {
+  if (err instanceof ConnectionLost) return false;
+  if (err instanceof SessionStoreError) {
+    // translated already: its cause is the driver's error
+    return err.cause !== undefined && isConnectionFailure(err.cause);
+  }
+  const code = serverCode(err);
+  if (code !== undefined) {
+    return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+  }
+  const e = err as ServerError | null;
+  if (e === null || typeof e !== 'object') return false;
+  if (typeof e.code === 'string' && SOCKET_CODES.has(e.code)) return true;
+  return typeof e.message === 'string' && CONNECTION_MESSAGES.some((re) => re.test(e.message));
+}
+
+/**
+ * Whether an error is an answer of the server's to the statement (any
+ * SQLSTATE outside the connection classes): the connection it came on is
+ * healthy and goes back to the pool.
+ */
+export function isServerAnswer(err: unknown): boolean {
+  return serverCode(err) !== undefined && !isConnectionFailure(err);
+}
+
 /** The class for a SQLSTATE and primary message, as the design maps them. */
 function classFor(code: string, message: string): typeof SessionStoreError {
   if (code === '42704') return SessionNotFound;
@@ -94,11 +175,9 @@ function classFor(code: string, message: string): typeof SessionStoreError {
  */
 export function translateError(err: unknown): unknown {
   if (err instanceof SessionStoreError) return err;
-  const e = err as ServerError | null;
-  if (e === null || typeof e !== 'object' || typeof e.code !== 'string' ||
-      !/^[0-9A-Z]{5}$/.test(e.code)) {
-    return err;
-  }
-  const cls = classFor(e.code, e.message);
-  return new cls(e.message, { sqlstate: e.code, detail: e.detail, hint: e.hint, cause: err });
+  const code = serverCode(err);
+  if (code === undefined) return err;
+  const e = err as ServerError;
+  const cls = classFor(code, e.message);
+  return new cls(e.message, { sqlstate: code, detail: e.detail, hint: e.hint, cause: err });
 }

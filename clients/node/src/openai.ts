@@ -16,12 +16,14 @@ import {
   type SessionHistoryTransactionAwareSession,
 } from '@openai/agents';
 
-import { SessionStore, type StoreSource } from './client.js';
+import { SessionStore, type SessionStoreOptions, type StoreSource } from './client.js';
 import { IdempotencyConflict, SessionExists, SessionNotFound, SuffixMismatch } from './errors.js';
 
 export type SessionStoreSessionOptions = (StoreSource | { store: SessionStore }) & {
   appName: string;
   userId: string;
+  /** The retry policy of the store the session makes (a store passed in keeps its own). */
+  retry?: SessionStoreOptions['retry'];
 };
 
 /** An OpenAI Agents session whose history lives in session_store. */
@@ -33,7 +35,7 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
   private readonly sessionId: string;
 
   constructor(sessionId: string, opts: SessionStoreSessionOptions) {
-    const { appName, userId, ...source } = opts as SessionStoreSessionOptions & Record<string, unknown>;
+    const { appName, userId, retry, ...source } = opts as SessionStoreSessionOptions & Record<string, unknown>;
     if (typeof sessionId !== 'string' || sessionId === '') {
       throw new TypeError('SessionStoreSession: sessionId must be a non-empty string');
     }
@@ -42,7 +44,8 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
     this.userId = userId;
     const s = (source as { store?: unknown }).store;
     this.ownsStore = !(s instanceof SessionStore);
-    this.store = s instanceof SessionStore ? s : new SessionStore(source as StoreSource);
+    this.store = s instanceof SessionStore ? s
+      : new SessionStore(source as StoreSource, retry === undefined ? {} : { retry });
   }
 
   /** Ends the pool if this session made it from a connection string; a store passed in is left alone. */
@@ -67,9 +70,17 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
     }
   }
 
+  /**
+   * Appends the items as one block.  When the store retries, the call gets
+   * an idempotency key of its own, made once and sent with every attempt
+   * (the write after a first-write create_session included), so an append
+   * whose reply was lost is not stored twice.
+   */
   async addItems(items: AgentInputItem[]): Promise<void> {
     if (items.length === 0) return;
-    await this.writing(() => this.store.appendMessages(this.appName, this.userId, this.sessionId, items));
+    const idempotencyKey = this.store.newKey();
+    await this.writing(() => this.store.appendMessages(this.appName, this.userId, this.sessionId, items,
+                                                       { idempotencyKey }));
   }
 
   async popItem(): Promise<AgentInputItem | undefined> {

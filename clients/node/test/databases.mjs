@@ -37,12 +37,22 @@ export function connectionString(cfg) {
   return `postgresql://${encodeURIComponent(user)}${pw}@${hostPart}:${port}/${cfg.database}${q}`;
 }
 
-/** Drops every database this process made. */
+/**
+ * Drops every database this process made.  pool.end() resolves once it has
+ * asked its clients to close, not when their backends are gone; a FORCE
+ * drop would terminate those and their FATAL would reach a pool that has no
+ * 'error' listener.  So the backends get a few seconds to leave first.
+ */
 export async function dropDatabases() {
   const admin = new pg.Client({ database: 'postgres' });
   await admin.connect();
   try {
     for (const name of created.splice(0)) {
+      for (let i = 0; i < 250; i++) {
+        const r = await admin.query('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if (Number(r.rows[0].n) === 0) break;
+        await new Promise((res) => setTimeout(res, 20));
+      }
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     }
   } finally {
