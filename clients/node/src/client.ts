@@ -46,12 +46,12 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-/** The default policy: 6 attempts, 30 s, 50 ms doubling up to 2 s, full jitter. */
+/** The default policy: 10 attempts, 30 s, 50 ms doubling up to 5 s, full jitter. */
 export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
-  maxAttempts: 6,
+  maxAttempts: 10,
   maxElapsedMs: 30000,
   baseDelayMs: 50,
-  maxDelayMs: 2000,
+  maxDelayMs: 5000,
 });
 
 export interface SessionStoreOptions {

@@ -124,7 +124,7 @@ describe('what is retried', () => {
 
 describe('the budget', () => {
   test('defaults', () => {
-    assert.deepEqual({ ...DEFAULT_RETRY }, { maxAttempts: 6, maxElapsedMs: 30000, baseDelayMs: 50, maxDelayMs: 2000 });
+    assert.deepEqual({ ...DEFAULT_RETRY }, { maxAttempts: 10, maxElapsedMs: 30000, baseDelayMs: 50, maxDelayMs: 5000 });
     const store = new SessionStore(new ScriptedPool());
     assert.deepEqual({ ...store.retry }, { ...DEFAULT_RETRY });
     assert.deepEqual({ ...new SessionStore(new ScriptedPool(), { retry: { maxAttempts: 3 } }).retry },

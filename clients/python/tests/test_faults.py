@@ -240,7 +240,7 @@ async def test_server_restart_under_both_adapters(db_url, app, tag, capsys):
             return c.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
 
     before = started()
-    policy = RetryPolicy(max_attempts=6, max_elapsed=30.0, base_delay=0.01, max_delay=0.2)
+    policy = RetryPolicy()  # the default policy: what an application gets
     t = threading.Thread(target=restart)
     with faultload.RetryCount() as retries:
         async with AsyncSessionStore(db_url, retry=policy, max_size=6) as store:

@@ -254,8 +254,8 @@ def test_pauses_are_full_jitter_capped(store, db_url, app, monkeypatch):
 
 
 def test_policy_arguments():
-    assert RetryPolicy() == RetryPolicy(max_attempts=6, max_elapsed=30.0,
-                                        base_delay=0.05, max_delay=2.0)
+    assert RetryPolicy() == RetryPolicy(max_attempts=10, max_elapsed=30.0,
+                                        base_delay=0.05, max_delay=5.0)
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
     with pytest.raises(TypeError):

@@ -27,10 +27,10 @@ class RetryPolicy:
     ``max_attempts`` attempts in all, none started later than ``max_elapsed``
     seconds after the first; before attempt n+1 a pause drawn uniformly from
     0 to min(max_delay, base_delay * 2**(n-1)) seconds ("full jitter")."""
-    max_attempts: int = 6
+    max_attempts: int = 10
     max_elapsed: float = 30.0
     base_delay: float = 0.05
-    max_delay: float = 2.0
+    max_delay: float = 5.0
 
     def __post_init__(self):
         if self.max_attempts < 1:
