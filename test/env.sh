@@ -1,8 +1,16 @@
 # Sourced by the test scripts: where PostgreSQL lives, and how to run a
 # command as an unprivileged user (initdb and postgres refuse root).
+# PG_CONFIG, when set, names the installation (its bindir and PGXS);
+# otherwise Debian's PostgreSQL $PG_MAJOR.
 PG_MAJOR="${PG_MAJOR:-15}"
-PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
-PGXS_DIR="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs"
+if [ -n "${PG_CONFIG:-}" ] && command -v "$PG_CONFIG" >/dev/null 2>&1; then
+	PG_BIN=$("$PG_CONFIG" --bindir)
+	PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")
+	PGXS_DIR=${PGXS_DIR%/src/makefiles}
+else
+	PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+	PGXS_DIR="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs"
+fi
 PYTHON=/usr/bin/python3			# Debian's python, where python3-psycopg lives
 export PG_MAJOR PYTHON
 
