@@ -37,7 +37,11 @@
  * citus) and raises the function's own 22004 for exactly the statements
  * Citus would delegate: SELECT f(...) or SELECT ... FROM f(...), no WHERE,
  * whose user_id is NULL once constants and bound parameters are folded in.
- * Calls with a NULL user_id never reach Citus's delegation.
+ * Citus reads the distribution argument by position from the call as the
+ * planner leaves it: named and mixed notation put in positional order, the
+ * defaults filled in (expand_function_arguments).  The guard resolves the
+ * call the same way before it looks at user_id, so every notation is
+ * covered.  Calls with a NULL user_id never reach Citus's delegation.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,7 +51,9 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "commands/extension.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -57,6 +63,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 /* The tables distribute() distributes. */
 static const char *const ss_table_names[] = {
@@ -234,27 +241,78 @@ ArgIsNull(Node *arg, ParamListInfo params)
 	return false;
 }
 
+/* Whether fexpr calls one of the guarded session_store functions. */
+static bool
+IsGuardedCall(FuncExpr *fexpr)
+{
+	Oid			nsp = get_func_namespace(fexpr->funcid);
+	char	   *name;
+
+	if (!OidIsValid(nsp) || nsp != get_namespace_oid("session_store", true))
+		return false;
+	name = get_func_name(fexpr->funcid);
+	if (name == NULL)
+		return false;
+	for (int i = 0; i < lengthof(guarded_functions); i++)
+		if (strcmp(name, guarded_functions[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The argument fexpr passes as its user_id, as Citus will read it: the
+ * call's arguments in positional order with the defaults filled in, as the
+ * planner rewrites them (named, mixed or positional notation alike), and
+ * user_id's position among the function's input parameters.  NULL if the
+ * function has no such parameter.
+ */
+static Node *
+UserIdArgument(FuncExpr *fexpr)
+{
+	HeapTuple	proc;
+	Oid		   *types;
+	char	  **names;
+	char	   *modes;
+	int			nargs;
+	int			pos = -1;
+	int			in = 0;
+	List	   *args;
+
+	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fexpr->funcid));
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "cache lookup failed for function %u", fexpr->funcid);
+	nargs = get_func_arg_info(proc, &types, &names, &modes);
+	for (int i = 0; i < nargs && pos < 0; i++)
+	{
+		/* a FuncExpr's arguments are the input parameters only */
+		if (modes != NULL &&
+			(modes[i] == PROARGMODE_OUT || modes[i] == PROARGMODE_TABLE))
+			continue;
+		if (names != NULL && strcmp(names[i], "user_id") == 0)
+			pos = in;
+		in++;
+	}
+	args = expand_function_arguments(fexpr->args, false,
+									 fexpr->funcresulttype, proc);
+	ReleaseSysCache(proc);
+	if (pos < 0 || pos >= list_length(args))
+		return NULL;
+	return (Node *) list_nth(args, pos);
+}
+
 /* 22004 if fexpr calls a guarded session_store function with user_id NULL. */
 static void
 GuardCall(FuncExpr *fexpr, ParamListInfo params)
 {
-	Oid			nsp;
-	char	   *name;
+	Node	   *user_id;
 
-	if (list_length(fexpr->args) < 2)
+	if (!IsGuardedCall(fexpr))
 		return;
-	nsp = get_func_namespace(fexpr->funcid);
-	if (!OidIsValid(nsp) || nsp != get_namespace_oid("session_store", true))
-		return;
-	name = get_func_name(fexpr->funcid);
-	if (name == NULL)
-		return;
-	for (int i = 0; i < lengthof(guarded_functions); i++)
-		if (strcmp(name, guarded_functions[i]) == 0 &&
-			ArgIsNull(lsecond(fexpr->args), params))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not be null", "user_id")));
+	user_id = UserIdArgument(fexpr);
+	if (user_id != NULL && ArgIsNull(user_id, params))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", "user_id")));
 }
 
 /*
@@ -285,6 +343,7 @@ GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
 			RangeTblEntry *rte = rt_fetch(ref->rtindex, parse->rtable);
 
 			if (rte->rtekind == RTE_FUNCTION)
+			{
 				foreach(lc, rte->functions)
 				{
 					RangeTblFunction *rtf = lfirst_node(RangeTblFunction, lc);
@@ -292,6 +351,7 @@ GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
 					if (IsA(rtf->funcexpr, FuncExpr))
 						GuardCall((FuncExpr *) rtf->funcexpr, boundParams);
 				}
+			}
 		}
 	}
 	if (prev_planner_hook)

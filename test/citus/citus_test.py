@@ -131,26 +131,71 @@ app.close()
 # ---------------------------------------------------------------------------
 # NULL distribution argument: refused with 22004, never delegated
 # ---------------------------------------------------------------------------
+# each call: the statement's shape and its required arguments in order
+# (user_id second, "U" standing for its value)
 calls = {
-    "create_session": "SELECT session_store.create_session('n', {u})",
-    "get_session": "SELECT * FROM session_store.get_session('n', {u}, 's')",
-    "delete_session": "SELECT session_store.delete_session('n', {u}, 's')",
-    "append_messages": "SELECT * FROM session_store.append_messages('n', {u}, 's', '[]')",
-    "replace_messages": "SELECT * FROM session_store.replace_messages('n', {u}, 's', '[]', '[]')",
-    "get_messages": "SELECT * FROM session_store.get_messages('n', {u}, 's')",
-    "pop_message": "SELECT * FROM session_store.pop_message('n', {u}, 's')",
-    "rewind_session": "SELECT session_store.rewind_session('n', {u}, 's', 0)",
-    "clear_session": "SELECT session_store.clear_session('n', {u}, 's')",
-    "fork_session": "SELECT session_store.fork_session('n', {u}, 's')",
-    "get_user_state": "SELECT session_store.get_user_state('n', {u})",
+    "create_session": ("SELECT session_store.create_session({})", [("app_name", "'n'")]),
+    "get_session": ("SELECT * FROM session_store.get_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "delete_session": ("SELECT session_store.delete_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "append_messages": ("SELECT * FROM session_store.append_messages({})",
+                        [("app_name", "'n'"), ("session_id", "'s'"), ("messages", "'[]'")]),
+    "replace_messages": ("SELECT * FROM session_store.replace_messages({})",
+                         [("app_name", "'n'"), ("session_id", "'s'"), ("expected_suffix", "'[]'"),
+                          ("replacement", "'[]'")]),
+    "get_messages": ("SELECT * FROM session_store.get_messages({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "pop_message": ("SELECT * FROM session_store.pop_message({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "rewind_session": ("SELECT session_store.rewind_session({})",
+                       [("app_name", "'n'"), ("session_id", "'s'"), ("to_seq", "0")]),
+    "clear_session": ("SELECT session_store.clear_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "fork_session": ("SELECT session_store.fork_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "get_user_state": ("SELECT session_store.get_user_state({})", [("app_name", "'n'")]),
 }
-for name, sql in calls.items():
-    lit = error_of(c, sql.format(u="NULL"))
-    bound = error_of(c, sql.format(u="%s::text"), (None,))
-    folded = error_of(c, sql.format(u="NULLIF('x', 'x')"))
-    ck.check(lit == "22004" and bound == "22004" and folded == "22004",
-             f"{name} with a NULL user_id (literal, bound parameter, folded expression): 22004",
-             (lit, bound, folded))
+
+
+def notation(shape, args, u, how):
+    """The call in positional, named (user_id last, the others reversed:
+    no argument where positional order puts it) or mixed notation (the app
+    positional, then user_id after the others, named)."""
+    app, rest = args[0], args[1:]
+    if how == "positional":
+        vals = [app[1], u] + [v for _, v in rest]
+    elif how == "named":
+        vals = [f"{n} => {v}" for n, v in [app] + rest][::-1] + [f"user_id => {u}"]
+    else:
+        vals = [app[1]] + [f"{n} => {v}" for n, v in rest][::-1] + [f"user_id => {u}"]
+    return shape.format(", ".join(vals))
+
+
+for name, (shape, args) in calls.items():
+    got = {}
+    for how in ("positional", "named", "mixed"):
+        got[how, "literal"] = error_of(c, notation(shape, args, "NULL", how))
+        got[how, "bound"] = error_of(c, notation(shape, args, "%s::text", how), (None,))
+        got[how, "folded"] = error_of(c, notation(shape, args, "NULLIF('x', 'x')", how))
+    bad = {k: v for k, v in got.items() if v != "22004"}
+    ck.check(not bad, f"{name} with a NULL user_id, positional, named and mixed notation"
+             " (literal, bound parameter, folded expression): 22004", bad)
+
+# as the clients send them: every argument named and bound (the Python
+# client casts each one), the optional ones left to their defaults; and
+# prepared, past the point where a generic plan is tried
+client = {
+    "get_session": "SELECT * FROM session_store.get_session(app_name => %s, user_id => %s, session_id => %s)",
+    "get_messages": "SELECT seq FROM session_store.get_messages(app_name => %s::text, user_id => %s::text,"
+                    " session_id => %s::text)",
+    "append_messages": "SELECT first_seq FROM session_store.append_messages(app_name => %s::text,"
+                       " user_id => %s::text, session_id => %s::text, messages => '[{\"m\": 1}]'::jsonb)",
+}
+for name, sql in client.items():
+    states = []
+    for _ in range(8):
+        try:
+            c.execute(sql, ("n", None, "s"), prepare=True).fetchall()
+            states.append(None)
+        except psycopg.Error as e:
+            states.append(sqlstate(e))
+    ck.check(states == ["22004"] * 8, f"{name} as the clients call it, user_id None, prepared, 8 times: 22004",
+             states)
 ck.check(one(c, "SELECT pg_backend_pid()")[0] == pid, "the coordinator backend survived them all")
 for port in WORKERS:
     w = conn(port)
