@@ -43,6 +43,17 @@
  * call the same way before it looks at user_id, so every notation is
  * covered.  Calls with a NULL user_id never reach Citus's delegation.
  *
+ * Composed calls.  Citus delegates SELECT ... FROM f(...) whole, whatever
+ * else the statement holds, and sends the worker the statement as the
+ * planner has rewritten it: a subquery (SELECT ... FROM g(...)) in the
+ * target list, HAVING or LIMIT has become a parameter of an init plan or a
+ * SubPlan there, which the worker cannot read ("there is no parameter
+ * $0").  For such a statement the guard wraps f(...) in a subquery the
+ * planner keeps as it is (OFFSET 0), the same rows in the same columns:
+ * Citus then leaves the statement to the coordinator, which runs each call
+ * as it runs calls inside BEGIN ... COMMIT, every statement of theirs
+ * routed to the user's shard.
+ *
  *-------------------------------------------------------------------------
  */
 #include "session_store.h"
@@ -52,13 +63,17 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
+#include "parser/parse_relation.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -316,8 +331,53 @@ GuardCall(FuncExpr *fexpr, ParamListInfo params)
 }
 
 /*
+ * Make rte, the only item of a statement's FROM list, a call of a function,
+ * the subquery SELECT <its columns> FROM <that call> OFFSET 0: the same rows
+ * and columns, and a subquery the planner does not pull up, so Citus does
+ * not delegate the statement (see the top of the file).
+ */
+static void
+FenceFunctionScan(RangeTblEntry *rte)
+{
+	Query	   *sub = makeNode(Query);
+	RangeTblEntry *call = copyObject(rte);
+	RangeTblRef *ref = makeNode(RangeTblRef);
+	List	   *colnames;
+	List	   *colvars;
+	ListCell   *ln;
+	ListCell   *lv;
+	AttrNumber	attno = 1;
+
+	/* dropped columns too, so that the outer Vars' numbers stay right */
+	SS_EXPAND_RTE(call, 1, 0, -1, true, &colnames, &colvars);
+	sub->commandType = CMD_SELECT;
+	sub->querySource = QSRC_ORIGINAL;
+	sub->canSetTag = true;
+	sub->rtable = list_make1(call);
+	ref->rtindex = 1;
+	sub->jointree = makeFromExpr(list_make1(ref), NULL);
+	forboth(ln, colnames, lv, colvars)
+		sub->targetList = lappend(sub->targetList,
+								  makeTargetEntry((Expr *) lfirst(lv), attno++,
+												  pstrdup(strVal(lfirst(ln))),
+												  false));
+	sub->limitOffset = (Node *) makeConst(INT8OID, -1, InvalidOid,
+										  sizeof(int64), Int64GetDatum(0),
+										  false, FLOAT8PASSBYVAL);
+	sub->limitOption = LIMIT_OPTION_COUNT;
+	sub->hasSubLinks = checkExprHasSubLink((Node *) call->functions);
+
+	rte->rtekind = RTE_SUBQUERY;
+	rte->subquery = sub;
+	rte->functions = NIL;
+	rte->funcordinality = false;
+	rte->lateral = false;
+}
+
+/*
  * Before Citus plans a statement of the shape it delegates, refuse a call
- * of ours with a NULL user_id (see the top of the file).
+ * of ours with a NULL user_id, and fence a call of ours that a subquery
+ * accompanies (see the top of the file).
  */
 static PlannedStmt *
 GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
@@ -351,6 +411,13 @@ GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
 					if (IsA(rtf->funcexpr, FuncExpr))
 						GuardCall((FuncExpr *) rtf->funcexpr, boundParams);
 				}
+				if (parse->hasSubLinks && list_length(rte->functions) == 1 &&
+					IsA(linitial_node(RangeTblFunction, rte->functions)->funcexpr,
+						FuncExpr) &&
+					IsGuardedCall((FuncExpr *) linitial_node(RangeTblFunction,
+															 rte->functions)->funcexpr) &&
+					ss_citus_mode())
+					FenceFunctionScan(rte);
 			}
 		}
 	}

@@ -234,6 +234,71 @@ ck.check(one(c, "SELECT session_store.delete_session('c', 'alice', 't2')")[0] is
 ck.check(one(c, "SELECT session_store.count_sessions('c')")[0] == 1, "count_sessions")
 
 # ---------------------------------------------------------------------------
+# Composed calls: a call with subqueries that make other calls, in one
+# statement (Citus would delegate it whole; the coordinator runs it)
+# ---------------------------------------------------------------------------
+
+
+def rows_of(sql, args=()):
+    """The rows of sql, or its error as (SQLSTATE, message)."""
+    try:
+        return c.execute(sql, args).fetchall()
+    except psycopg.Error as e:
+        return (sqlstate(e), str(e).strip())
+
+
+def node_of(user):
+    return one(c, "SELECT p.nodeport FROM pg_dist_placement pl JOIN pg_dist_node p USING (groupid)"
+                  " WHERE pl.shardid = get_shard_id_for_distribution_column('session_store.sessions', %s::text)",
+               (user,))[0]
+
+
+ua = "ca"
+ub = next(u for u in (f"cb{i}" for i in range(100)) if node_of(u) != node_of(ua))
+for u, n in ((ua, 3), (ub, 4)):
+    c.execute("SELECT session_store.create_session('cmp', %s, NULL, 's')", (u,))
+    for j in range(n):
+        c.execute("SELECT * FROM session_store.append_messages('cmp', %s, 's', %s)", (u, Jsonb([{"m": j}])))
+composed = [
+    ("the issue's statement: count(*), (SELECT version FROM get_session(...)) FROM get_messages(...)",
+     "SELECT count(*), (SELECT version FROM session_store.get_session('cmp', 'ca', 's'))"
+     " FROM session_store.get_messages('cmp', 'ca', 's')", (), [(3, 3)]),
+    ("the same, named notation and bound parameters, as the clients write",
+     "SELECT count(*), (SELECT version FROM session_store.get_session(app_name => %s::text,"
+     " user_id => %s::text, session_id => %s::text)) FROM session_store.get_messages(app_name => %s::text,"
+     " user_id => %s::text, session_id => %s::text)", ("cmp", ua, "s") * 2, [(3, 3)]),
+    ("the subquery's session on another worker",
+     "SELECT count(*), (SELECT version FROM session_store.get_session('cmp', %s, 's'))"
+     " FROM session_store.get_messages('cmp', 'ca', 's')", (ub,), [(3, 4)]),
+    ("a subquery in HAVING", "SELECT count(*) FROM session_store.get_messages('cmp', 'ca', 's')"
+     " HAVING count(*) = (SELECT last_seq FROM session_store.get_session('cmp', 'ca', 's'))", (), [(3,)]),
+    ("a subquery in LIMIT", "SELECT seq FROM session_store.get_messages('cmp', 'ca', 's') ORDER BY seq"
+     " LIMIT (SELECT version - 1 FROM session_store.get_session('cmp', 'ca', 's'))", (), [(1,), (2,)]),
+    ("a correlated subquery, WITH ORDINALITY",
+     "SELECT m.seq, m.n, EXISTS (SELECT 1 FROM session_store.get_messages('cmp', %s, 's') o"
+     " WHERE o.seq = m.seq + 1) FROM session_store.get_messages('cmp', 'ca', 's') WITH ORDINALITY m(seq, message,"
+     " create_time, n)", (ub,), [(1, 1, True), (2, 2, True), (3, 3, True)]),
+    ("an append with a subquery reading another session",
+     "SELECT a.first_seq, (SELECT count(*) FROM session_store.get_messages('cmp', %s, 's'))"
+     " FROM session_store.append_messages('cmp', 'ca', 's', '[{\"m\": 9}]') a", (ub,), [(4, 4)]),
+]
+for what, sql, args, want in composed:
+    got = rows_of(sql, args)
+    ck.check(got == want, f"composed calls, {what}", got)
+log_check(c, "cmp", ua, "s", 4, "composed calls: the append in a composed statement landed once")
+ck.check(rows_of("SELECT count(*), (SELECT version FROM session_store.get_session('cmp', NULL, 's'))"
+                 " FROM session_store.get_messages('cmp', 'ca', 's')")[0] == "22004"
+         and one(c, "SELECT pg_backend_pid()")[0] == pid,
+         "composed calls: a NULL user_id in the subquery is 22004, the backend survives")
+plan = "\n".join(r[0] for r in c.execute(
+    "EXPLAIN SELECT count(*) FROM session_store.get_messages('cmp', 'ca', 's')"))
+ck.check("Citus Adaptive" in plan, "a lone call is still delegated to the worker", plan)
+plan = "\n".join(r[0] for r in c.execute(
+    "EXPLAIN SELECT count(*), (SELECT version FROM session_store.get_session('cmp', 'ca', 's'))"
+    " FROM session_store.get_messages('cmp', 'ca', 's')"))
+ck.check("Citus Adaptive" not in plan, "a composed statement runs on the coordinator", plan)
+
+# ---------------------------------------------------------------------------
 # Guarantee 2: one hot session, many connections, three routes at once
 # ---------------------------------------------------------------------------
 c.execute("SELECT session_store.create_session('hot', 'h', NULL, 'hs')")
