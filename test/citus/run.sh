@@ -39,7 +39,8 @@ src=$(mktemp -d /tmp/session_store_citus_src.XXXXXX)	# mode 0700, the caller's
 mkdir -p "$src/test"
 cp -r sql expected "$src/"
 cp -r test/specs test/expected test/citus test/lib "$src/test/"
-as() { "${AS_USER[@]}" "$@"; }
+# the servers' commands, as their user, from a directory that user can read
+as() { (cd "$work" && "${AS_USER[@]}" "$@"); }
 stop_all() {
 	for n in coord w1 w2; do
 		[ -f "$work/$n/postmaster.pid" ] && as "$PG_BIN/pg_ctl" -D "$work/$n" -m immediate stop >/dev/null 2>&1 || true
