@@ -1,12 +1,11 @@
 # Sourced by the test scripts: where PostgreSQL lives, and how to run a
 # command as an unprivileged user (initdb and postgres refuse root).
-# PG_CONFIG, when set, names the installation (its bindir and PGXS);
-# otherwise Debian's PostgreSQL $PG_MAJOR.
+# PG_CONFIG, when set in the environment, names the installation to use
+# (as it does for the Makefile): a private build, say.
 PG_MAJOR="${PG_MAJOR:-15}"
-if [ -n "${PG_CONFIG:-}" ] && command -v "$PG_CONFIG" >/dev/null 2>&1; then
+if [ -n "${PG_CONFIG:-}" ] && [ -x "$PG_CONFIG" ]; then
 	PG_BIN=$("$PG_CONFIG" --bindir)
-	PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")
-	PGXS_DIR=${PGXS_DIR%/src/makefiles}
+	PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
 else
 	PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
 	PGXS_DIR="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs"
