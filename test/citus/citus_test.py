@@ -64,8 +64,47 @@ def log_check(c, app, user, sid, n, what):
 c = conn()
 pid = one(c, "SELECT pg_backend_pid()")[0]
 
+DELEGATED = sorted(["append_messages", "clear_session", "create_session", "delete_session",
+                    "fork_session", "get_messages", "get_session", "get_user_state",
+                    "pop_message", "replace_messages", "rewind_session"])
+
+
+def node_versions():
+    return sorted(set(r[0] for r in c.execute(
+        "SELECT result FROM run_command_on_all_nodes($$SELECT extversion FROM pg_extension"
+        " WHERE extname = 'session_store'$$)")))
+
+
+def check_delegation(what):
+    """Every function of the schema taking a required user_id, every
+    signature of it, is delegated by user_id (argument 1)."""
+    rows = c.execute(
+        "SELECT p.oid::regprocedure::text, o.distribution_argument_index FROM pg_proc p"
+        " LEFT JOIN pg_dist_object o ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid"
+        " WHERE p.pronamespace = 'session_store'::regnamespace AND p.proname = ANY(%s)",
+        (DELEGATED,)).fetchall()
+    names = sorted(set(r[0].split("(")[0].split(".")[1] for r in rows))
+    undelegated = [r[0] for r in rows if r[1] != 1]
+    ck.check(names == DELEGATED and not undelegated, what, (names, undelegated))
+
+
+def check_shard_columns(what):
+    """Every shard of every table has the table's columns."""
+    bad = []
+    for t in ("sessions", "messages", "idempotency_keys", "user_states", "app_states"):
+        cols = ("SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)"
+                " FROM pg_attribute WHERE attrelid = '%s'::regclass AND attnum > 0 AND NOT attisdropped")
+        want = one(c, cols.replace("'%s'", f"'session_store.{t}'"))[0]
+        for shard, ok, got in c.execute("SELECT shardid, success, result FROM run_command_on_shards("
+                                        "%s, %s)", (f"session_store.{t}", cols)):
+            if not ok or got != want:
+                bad.append((t, shard, got))
+    ck.check(not bad, what, bad[:3])
+
+
 # ---------------------------------------------------------------------------
-# A 1.0 installation with data, updated, then distributed in one call
+# A 1.0 installation with data, updated to 1.1, distributed in one call;
+# then updated to the newest version while distributed
 # ---------------------------------------------------------------------------
 c.execute("CREATE EXTENSION session_store VERSION '1.0'")
 for i in range(20):
@@ -73,12 +112,8 @@ for i in range(20):
               (f"u{i}", '{"k": 1, "user:u": 1, "app:a": 1}', f"s{i}"))
     c.execute("SELECT * FROM session_store.append_messages('pre', %s, %s, '[{\"n\": 1}, {\"n\": 2}]',"
               " idempotency_key => 'k1')", (f"u{i}", f"s{i}"))
-c.execute("ALTER EXTENSION session_store UPDATE")
-versions = sorted(set(r[0] for r in c.execute(
-    "SELECT result FROM run_command_on_all_nodes($$SELECT extversion FROM pg_extension"
-    " WHERE extname = 'session_store'$$)")))
-latest = one(c, "SELECT default_version FROM pg_available_extensions WHERE name = 'session_store'")[0]
-ck.check(versions == [latest], f"ALTER EXTENSION UPDATE reached every node (1.0 to {latest})", versions)
+c.execute("ALTER EXTENSION session_store UPDATE TO '1.1'")
+ck.check(node_versions() == ["1.1"], "ALTER EXTENSION UPDATE TO '1.1' reached every node", node_versions())
 ck.check(error_of(c, "SELECT session_store.distribute(0)") == "22023",
          "distribute(0): 22023")
 c.execute("SELECT session_store.distribute(shard_count => 8)")
@@ -91,14 +126,8 @@ ck.check(one(c, "SELECT count(DISTINCT colocationid) FROM pg_dist_partition"
 ck.check(one(c, "SELECT partmethod, column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition"
              " WHERE logicalrelid = 'session_store.app_states'::regclass") == ("h", "app_name"),
          "app_states is distributed by app_name")
-delegated = sorted(r[0] for r in c.execute(
-    "SELECT p.proname FROM pg_dist_object o JOIN pg_proc p ON p.oid = o.objid"
-    " WHERE o.classid = 'pg_proc'::regclass AND p.pronamespace = 'session_store'::regnamespace"
-    " AND o.distribution_argument_index = 1"))
-ck.check(delegated == sorted(["append_messages", "clear_session", "create_session", "delete_session",
-                              "fork_session", "get_messages", "get_session", "get_user_state",
-                              "pop_message", "replace_messages", "rewind_session"]),
-         "every function taking a required user_id is delegated by it", delegated)
+check_delegation("every function taking a required user_id is delegated by it")
+check_shard_columns("every shard has its table's columns")
 ck.check(one(c, "SELECT session_store.count_sessions('pre')")[0] == 20,
          "the 20 sessions are in the shards")
 ck.check(error_of(c, "SELECT session_store.distribute()") == "55000",
@@ -111,6 +140,24 @@ rows = c.execute("SELECT first_seq, last_seq, replayed FROM session_store.append
 ck.check(rows == [(1, 2, True)], "an idempotency key stored before distribute() replays", rows)
 st = one(c, "SELECT state FROM session_store.get_session('pre', 'u5', 's5')")[0]
 ck.check(st == {"k": 1, "user:u": 1, "app:a": 1}, "state of every scope kept", st)
+
+# the update of a distributed installation (to the control file's default
+# version; nothing to do when that is 1.1)
+latest = one(c, "SELECT default_version FROM pg_available_extensions WHERE name = 'session_store'")[0]
+try:
+    c.execute("ALTER EXTENSION session_store UPDATE")
+    failure = None
+except psycopg.Error as e:
+    failure = (sqlstate(e), str(e).strip())
+ck.check(failure is None and node_versions() == [latest],
+         f"ALTER EXTENSION UPDATE of the distributed installation (1.1 to {latest}) reached every node",
+         (failure, node_versions()))
+check_delegation(f"at {latest}: every function taking a required user_id is delegated by it")
+check_shard_columns(f"at {latest}: every shard has its table's columns")
+ck.check(one(c, "SELECT count(*) FROM session_store.list_sessions('pre', NULL)")[0] == 20
+         and c.execute("SELECT first_seq, last_seq, replayed FROM session_store.append_messages("
+                       "'pre', 'u4', 's4', '[{\"n\": 9}]', idempotency_key => 'k1')").fetchall() == [(1, 2, True)],
+         f"at {latest}: the sessions and their keys are kept")
 
 # the README's recipe: a role with USAGE and EXECUTE uses the API, not the tables
 c.execute("CREATE ROLE ss_citus_app LOGIN")
