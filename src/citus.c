@@ -375,6 +375,25 @@ FenceFunctionScan(RangeTblEntry *rte)
 }
 
 /*
+ * Whether Citus would delegate parse, whose FROM list is rte alone, whole
+ * with a subquery in it: a call of ours in FROM and a subquery, on a
+ * distributed installation (see the top of the file).
+ */
+static bool
+DelegatedWithSubquery(Query *parse, RangeTblEntry *rte)
+{
+	RangeTblFunction *rtf;
+
+	if (!parse->hasSubLinks || list_length(rte->functions) != 1)
+		return false;
+	rtf = linitial_node(RangeTblFunction, rte->functions);
+	return IsA(rtf->funcexpr, FuncExpr) &&
+		IsGuardedCall((FuncExpr *) rtf->funcexpr) &&
+		OidIsValid(get_extension_oid("session_store", true)) &&
+		ss_citus_mode();
+}
+
+/*
  * Before Citus plans a statement of the shape it delegates, refuse a call
  * of ours with a NULL user_id, and fence a call of ours that a subquery
  * accompanies (see the top of the file).
@@ -411,12 +430,7 @@ GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
 					if (IsA(rtf->funcexpr, FuncExpr))
 						GuardCall((FuncExpr *) rtf->funcexpr, boundParams);
 				}
-				if (parse->hasSubLinks && list_length(rte->functions) == 1 &&
-					IsA(linitial_node(RangeTblFunction, rte->functions)->funcexpr,
-						FuncExpr) &&
-					IsGuardedCall((FuncExpr *) linitial_node(RangeTblFunction,
-															 rte->functions)->funcexpr) &&
-					ss_citus_mode())
+				if (DelegatedWithSubquery(parse, rte))
 					FenceFunctionScan(rte);
 			}
 		}
