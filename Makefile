@@ -91,7 +91,7 @@ bench-python: deps
 test-citus: deps
 	$(MAKE) all
 	$(MAKE) install
-	PG_MAJOR=$(PG_MAJOR) bash test/citus/run.sh
+	PG_MAJOR=$(PG_MAJOR) PG_CONFIG=$(PG_CONFIG) bash test/citus/run.sh
 
 # the tests can fail: builds with a mechanism compiled out must fail them
 test-mutations: deps

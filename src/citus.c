@@ -37,7 +37,22 @@
  * citus) and raises the function's own 22004 for exactly the statements
  * Citus would delegate: SELECT f(...) or SELECT ... FROM f(...), no WHERE,
  * whose user_id is NULL once constants and bound parameters are folded in.
- * Calls with a NULL user_id never reach Citus's delegation.
+ * Citus reads the distribution argument by position from the call as the
+ * planner leaves it: named and mixed notation put in positional order, the
+ * defaults filled in (expand_function_arguments).  The guard resolves the
+ * call the same way before it looks at user_id, so every notation is
+ * covered.  Calls with a NULL user_id never reach Citus's delegation.
+ *
+ * Composed calls.  Citus delegates SELECT ... FROM f(...) whole, whatever
+ * else the statement holds, and sends the worker the statement as the
+ * planner has rewritten it: a subquery (SELECT ... FROM g(...)) in the
+ * target list, HAVING or LIMIT has become a parameter of an init plan or a
+ * SubPlan there, which the worker cannot read ("there is no parameter
+ * $0").  For such a statement the guard wraps f(...) in a subquery the
+ * planner keeps as it is (OFFSET 0), the same rows in the same columns:
+ * Citus then leaves the statement to the coordinator, which runs each call
+ * as it runs calls inside BEGIN ... COMMIT, every statement of theirs
+ * routed to the user's shard.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,16 +62,23 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
+#include "parser/parse_relation.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 /* The tables distribute() distributes. */
 static const char *const ss_table_names[] = {
@@ -234,32 +256,147 @@ ArgIsNull(Node *arg, ParamListInfo params)
 	return false;
 }
 
+/* Whether fexpr calls one of the guarded session_store functions. */
+static bool
+IsGuardedCall(FuncExpr *fexpr)
+{
+	Oid			nsp = get_func_namespace(fexpr->funcid);
+	char	   *name;
+
+	if (!OidIsValid(nsp) || nsp != get_namespace_oid("session_store", true))
+		return false;
+	name = get_func_name(fexpr->funcid);
+	if (name == NULL)
+		return false;
+	for (int i = 0; i < lengthof(guarded_functions); i++)
+		if (strcmp(name, guarded_functions[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The argument fexpr passes as its user_id, as Citus will read it: the
+ * call's arguments in positional order with the defaults filled in, as the
+ * planner rewrites them (named, mixed or positional notation alike), and
+ * user_id's position among the function's input parameters.  NULL if the
+ * function has no such parameter.
+ */
+static Node *
+UserIdArgument(FuncExpr *fexpr)
+{
+	HeapTuple	proc;
+	Oid		   *types;
+	char	  **names;
+	char	   *modes;
+	int			nargs;
+	int			pos = -1;
+	int			in = 0;
+	List	   *args;
+
+	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fexpr->funcid));
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "cache lookup failed for function %u", fexpr->funcid);
+	nargs = get_func_arg_info(proc, &types, &names, &modes);
+	for (int i = 0; i < nargs && pos < 0; i++)
+	{
+		/* a FuncExpr's arguments are the input parameters only */
+		if (modes != NULL &&
+			(modes[i] == PROARGMODE_OUT || modes[i] == PROARGMODE_TABLE))
+			continue;
+		if (names != NULL && strcmp(names[i], "user_id") == 0)
+			pos = in;
+		in++;
+	}
+	args = expand_function_arguments(fexpr->args, false,
+									 fexpr->funcresulttype, proc);
+	ReleaseSysCache(proc);
+	if (pos < 0 || pos >= list_length(args))
+		return NULL;
+	return (Node *) list_nth(args, pos);
+}
+
 /* 22004 if fexpr calls a guarded session_store function with user_id NULL. */
 static void
 GuardCall(FuncExpr *fexpr, ParamListInfo params)
 {
-	Oid			nsp;
-	char	   *name;
+	Node	   *user_id;
 
-	if (list_length(fexpr->args) < 2)
+	if (!IsGuardedCall(fexpr))
 		return;
-	nsp = get_func_namespace(fexpr->funcid);
-	if (!OidIsValid(nsp) || nsp != get_namespace_oid("session_store", true))
-		return;
-	name = get_func_name(fexpr->funcid);
-	if (name == NULL)
-		return;
-	for (int i = 0; i < lengthof(guarded_functions); i++)
-		if (strcmp(name, guarded_functions[i]) == 0 &&
-			ArgIsNull(lsecond(fexpr->args), params))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not be null", "user_id")));
+	user_id = UserIdArgument(fexpr);
+	if (user_id != NULL && ArgIsNull(user_id, params))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", "user_id")));
+}
+
+/*
+ * Make rte, the only item of a statement's FROM list, a call of a function,
+ * the subquery SELECT <its columns> FROM <that call> OFFSET 0: the same rows
+ * and columns, and a subquery the planner does not pull up, so Citus does
+ * not delegate the statement (see the top of the file).
+ */
+static void
+FenceFunctionScan(RangeTblEntry *rte)
+{
+	Query	   *sub = makeNode(Query);
+	RangeTblEntry *call = copyObject(rte);
+	RangeTblRef *ref = makeNode(RangeTblRef);
+	List	   *colnames;
+	List	   *colvars;
+	ListCell   *ln;
+	ListCell   *lv;
+	AttrNumber	attno = 1;
+
+	/* dropped columns too, so that the outer Vars' numbers stay right */
+	SS_EXPAND_RTE(call, 1, 0, -1, true, &colnames, &colvars);
+	sub->commandType = CMD_SELECT;
+	sub->querySource = QSRC_ORIGINAL;
+	sub->canSetTag = true;
+	sub->rtable = list_make1(call);
+	ref->rtindex = 1;
+	sub->jointree = makeFromExpr(list_make1(ref), NULL);
+	forboth(ln, colnames, lv, colvars)
+		sub->targetList = lappend(sub->targetList,
+								  makeTargetEntry((Expr *) lfirst(lv), attno++,
+												  pstrdup(strVal(lfirst(ln))),
+												  false));
+	sub->limitOffset = (Node *) makeConst(INT8OID, -1, InvalidOid,
+										  sizeof(int64), Int64GetDatum(0),
+										  false, FLOAT8PASSBYVAL);
+	sub->limitOption = LIMIT_OPTION_COUNT;
+	sub->hasSubLinks = checkExprHasSubLink((Node *) call->functions);
+
+	rte->rtekind = RTE_SUBQUERY;
+	rte->subquery = sub;
+	rte->functions = NIL;
+	rte->funcordinality = false;
+	rte->lateral = false;
+}
+
+/*
+ * Whether Citus would delegate parse, whose FROM list is rte alone, whole
+ * with a subquery in it: a call of ours in FROM and a subquery, on a
+ * distributed installation (see the top of the file).
+ */
+static bool
+DelegatedWithSubquery(Query *parse, RangeTblEntry *rte)
+{
+	RangeTblFunction *rtf;
+
+	if (!parse->hasSubLinks || list_length(rte->functions) != 1)
+		return false;
+	rtf = linitial_node(RangeTblFunction, rte->functions);
+	return IsA(rtf->funcexpr, FuncExpr) &&
+		IsGuardedCall((FuncExpr *) rtf->funcexpr) &&
+		OidIsValid(get_extension_oid("session_store", true)) &&
+		ss_citus_mode();
 }
 
 /*
  * Before Citus plans a statement of the shape it delegates, refuse a call
- * of ours with a NULL user_id (see the top of the file).
+ * of ours with a NULL user_id, and fence a call of ours that a subquery
+ * accompanies (see the top of the file).
  */
 static PlannedStmt *
 GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
@@ -285,6 +422,7 @@ GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
 			RangeTblEntry *rte = rt_fetch(ref->rtindex, parse->rtable);
 
 			if (rte->rtekind == RTE_FUNCTION)
+			{
 				foreach(lc, rte->functions)
 				{
 					RangeTblFunction *rtf = lfirst_node(RangeTblFunction, lc);
@@ -292,6 +430,9 @@ GuardPlanner(Query *parse, const char *query_string, int cursorOptions,
 					if (IsA(rtf->funcexpr, FuncExpr))
 						GuardCall((FuncExpr *) rtf->funcexpr, boundParams);
 				}
+				if (DelegatedWithSubquery(parse, rte))
+					FenceFunctionScan(rte);
+			}
 		}
 	}
 	if (prev_planner_hook)

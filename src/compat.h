@@ -40,6 +40,19 @@
 #endif
 
 /*
+ * 18: expandRTE takes the VarReturningType of the Vars it makes
+ * (src/backend/parser/parse_relation.c; RETURNING OLD/NEW): the default.
+ */
+#if PG_VERSION_NUM >= 180000
+#define SS_EXPAND_RTE(rte, rtindex, up, loc, dropped, names, vars) \
+	expandRTE((rte), (rtindex), (up), VAR_RETURNING_DEFAULT, (loc), (dropped), \
+			  (names), (vars))
+#else
+#define SS_EXPAND_RTE(rte, rtindex, up, loc, dropped, names, vars) \
+	expandRTE((rte), (rtindex), (up), (loc), (dropped), (names), (vars))
+#endif
+
+/*
  * 18: index_beginscan(heap, index, snapshot, IndexScanInstrumentation *,
  * nkeys, norderbys) (src/backend/access/index/indexam.c).
  */

@@ -64,8 +64,47 @@ def log_check(c, app, user, sid, n, what):
 c = conn()
 pid = one(c, "SELECT pg_backend_pid()")[0]
 
+DELEGATED = sorted(["append_messages", "clear_session", "create_session", "delete_session",
+                    "fork_session", "get_messages", "get_session", "get_user_state",
+                    "pop_message", "replace_messages", "rewind_session"])
+
+
+def node_versions():
+    return sorted(set(r[0] for r in c.execute(
+        "SELECT result FROM run_command_on_all_nodes($$SELECT extversion FROM pg_extension"
+        " WHERE extname = 'session_store'$$)")))
+
+
+def check_delegation(what):
+    """Every function of the schema taking a required user_id, every
+    signature of it, is delegated by user_id (argument 1)."""
+    rows = c.execute(
+        "SELECT p.oid::regprocedure::text, o.distribution_argument_index FROM pg_proc p"
+        " LEFT JOIN pg_dist_object o ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid"
+        " WHERE p.pronamespace = 'session_store'::regnamespace AND p.proname = ANY(%s)",
+        (DELEGATED,)).fetchall()
+    names = sorted(set(r[0].split("(")[0].split(".")[1] for r in rows))
+    undelegated = [r[0] for r in rows if r[1] != 1]
+    ck.check(names == DELEGATED and not undelegated, what, (names, undelegated))
+
+
+def check_shard_columns(what):
+    """Every shard of every table has the table's columns."""
+    bad = []
+    for t in ("sessions", "messages", "idempotency_keys", "user_states", "app_states"):
+        cols = ("SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)"
+                " FROM pg_attribute WHERE attrelid = '%s'::regclass AND attnum > 0 AND NOT attisdropped")
+        want = one(c, cols.replace("'%s'", f"'session_store.{t}'"))[0]
+        for shard, ok, got in c.execute("SELECT shardid, success, result FROM run_command_on_shards("
+                                        "%s, %s)", (f"session_store.{t}", cols)):
+            if not ok or got != want:
+                bad.append((t, shard, got))
+    ck.check(not bad, what, bad[:3])
+
+
 # ---------------------------------------------------------------------------
-# A 1.0 installation with data, updated, then distributed in one call
+# A 1.0 installation with data, updated to 1.1, distributed in one call;
+# then updated to the newest version while distributed
 # ---------------------------------------------------------------------------
 c.execute("CREATE EXTENSION session_store VERSION '1.0'")
 for i in range(20):
@@ -73,11 +112,8 @@ for i in range(20):
               (f"u{i}", '{"k": 1, "user:u": 1, "app:a": 1}', f"s{i}"))
     c.execute("SELECT * FROM session_store.append_messages('pre', %s, %s, '[{\"n\": 1}, {\"n\": 2}]',"
               " idempotency_key => 'k1')", (f"u{i}", f"s{i}"))
-c.execute("ALTER EXTENSION session_store UPDATE")
-versions = sorted(set(r[0] for r in c.execute(
-    "SELECT result FROM run_command_on_all_nodes($$SELECT extversion FROM pg_extension"
-    " WHERE extname = 'session_store'$$)")))
-ck.check(versions == ["1.1"], "ALTER EXTENSION UPDATE reached every node", versions)
+c.execute("ALTER EXTENSION session_store UPDATE TO '1.1'")
+ck.check(node_versions() == ["1.1"], "ALTER EXTENSION UPDATE TO '1.1' reached every node", node_versions())
 ck.check(error_of(c, "SELECT session_store.distribute(0)") == "22023",
          "distribute(0): 22023")
 c.execute("SELECT session_store.distribute(shard_count => 8)")
@@ -90,14 +126,8 @@ ck.check(one(c, "SELECT count(DISTINCT colocationid) FROM pg_dist_partition"
 ck.check(one(c, "SELECT partmethod, column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition"
              " WHERE logicalrelid = 'session_store.app_states'::regclass") == ("h", "app_name"),
          "app_states is distributed by app_name")
-delegated = sorted(r[0] for r in c.execute(
-    "SELECT p.proname FROM pg_dist_object o JOIN pg_proc p ON p.oid = o.objid"
-    " WHERE o.classid = 'pg_proc'::regclass AND p.pronamespace = 'session_store'::regnamespace"
-    " AND o.distribution_argument_index = 1"))
-ck.check(delegated == sorted(["append_messages", "clear_session", "create_session", "delete_session",
-                              "fork_session", "get_messages", "get_session", "get_user_state",
-                              "pop_message", "replace_messages", "rewind_session"]),
-         "every function taking a required user_id is delegated by it", delegated)
+check_delegation("every function taking a required user_id is delegated by it")
+check_shard_columns("every shard has its table's columns")
 ck.check(one(c, "SELECT session_store.count_sessions('pre')")[0] == 20,
          "the 20 sessions are in the shards")
 ck.check(error_of(c, "SELECT session_store.distribute()") == "55000",
@@ -110,6 +140,24 @@ rows = c.execute("SELECT first_seq, last_seq, replayed FROM session_store.append
 ck.check(rows == [(1, 2, True)], "an idempotency key stored before distribute() replays", rows)
 st = one(c, "SELECT state FROM session_store.get_session('pre', 'u5', 's5')")[0]
 ck.check(st == {"k": 1, "user:u": 1, "app:a": 1}, "state of every scope kept", st)
+
+# the update of a distributed installation (to the control file's default
+# version; nothing to do when that is 1.1)
+latest = one(c, "SELECT default_version FROM pg_available_extensions WHERE name = 'session_store'")[0]
+try:
+    c.execute("ALTER EXTENSION session_store UPDATE")
+    failure = None
+except psycopg.Error as e:
+    failure = (sqlstate(e), str(e).strip())
+ck.check(failure is None and node_versions() == [latest],
+         f"ALTER EXTENSION UPDATE of the distributed installation (1.1 to {latest}) reached every node",
+         (failure, node_versions()))
+check_delegation(f"at {latest}: every function taking a required user_id is delegated by it")
+check_shard_columns(f"at {latest}: every shard has its table's columns")
+ck.check(one(c, "SELECT count(*) FROM session_store.list_sessions('pre', NULL)")[0] == 20
+         and c.execute("SELECT first_seq, last_seq, replayed FROM session_store.append_messages("
+                       "'pre', 'u4', 's4', '[{\"n\": 9}]', idempotency_key => 'k1')").fetchall() == [(1, 2, True)],
+         f"at {latest}: the sessions and their keys are kept")
 
 # the README's recipe: a role with USAGE and EXECUTE uses the API, not the tables
 c.execute("CREATE ROLE ss_citus_app LOGIN")
@@ -131,26 +179,71 @@ app.close()
 # ---------------------------------------------------------------------------
 # NULL distribution argument: refused with 22004, never delegated
 # ---------------------------------------------------------------------------
+# each call: the statement's shape and its required arguments in order
+# (user_id second, "U" standing for its value)
 calls = {
-    "create_session": "SELECT session_store.create_session('n', {u})",
-    "get_session": "SELECT * FROM session_store.get_session('n', {u}, 's')",
-    "delete_session": "SELECT session_store.delete_session('n', {u}, 's')",
-    "append_messages": "SELECT * FROM session_store.append_messages('n', {u}, 's', '[]')",
-    "replace_messages": "SELECT * FROM session_store.replace_messages('n', {u}, 's', '[]', '[]')",
-    "get_messages": "SELECT * FROM session_store.get_messages('n', {u}, 's')",
-    "pop_message": "SELECT * FROM session_store.pop_message('n', {u}, 's')",
-    "rewind_session": "SELECT session_store.rewind_session('n', {u}, 's', 0)",
-    "clear_session": "SELECT session_store.clear_session('n', {u}, 's')",
-    "fork_session": "SELECT session_store.fork_session('n', {u}, 's')",
-    "get_user_state": "SELECT session_store.get_user_state('n', {u})",
+    "create_session": ("SELECT session_store.create_session({})", [("app_name", "'n'")]),
+    "get_session": ("SELECT * FROM session_store.get_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "delete_session": ("SELECT session_store.delete_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "append_messages": ("SELECT * FROM session_store.append_messages({})",
+                        [("app_name", "'n'"), ("session_id", "'s'"), ("messages", "'[]'")]),
+    "replace_messages": ("SELECT * FROM session_store.replace_messages({})",
+                         [("app_name", "'n'"), ("session_id", "'s'"), ("expected_suffix", "'[]'"),
+                          ("replacement", "'[]'")]),
+    "get_messages": ("SELECT * FROM session_store.get_messages({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "pop_message": ("SELECT * FROM session_store.pop_message({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "rewind_session": ("SELECT session_store.rewind_session({})",
+                       [("app_name", "'n'"), ("session_id", "'s'"), ("to_seq", "0")]),
+    "clear_session": ("SELECT session_store.clear_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "fork_session": ("SELECT session_store.fork_session({})", [("app_name", "'n'"), ("session_id", "'s'")]),
+    "get_user_state": ("SELECT session_store.get_user_state({})", [("app_name", "'n'")]),
 }
-for name, sql in calls.items():
-    lit = error_of(c, sql.format(u="NULL"))
-    bound = error_of(c, sql.format(u="%s::text"), (None,))
-    folded = error_of(c, sql.format(u="NULLIF('x', 'x')"))
-    ck.check(lit == "22004" and bound == "22004" and folded == "22004",
-             f"{name} with a NULL user_id (literal, bound parameter, folded expression): 22004",
-             (lit, bound, folded))
+
+
+def notation(shape, args, u, how):
+    """The call in positional, named (user_id last, the others reversed:
+    no argument where positional order puts it) or mixed notation (the app
+    positional, then user_id after the others, named)."""
+    app, rest = args[0], args[1:]
+    if how == "positional":
+        vals = [app[1], u] + [v for _, v in rest]
+    elif how == "named":
+        vals = [f"{n} => {v}" for n, v in [app] + rest][::-1] + [f"user_id => {u}"]
+    else:
+        vals = [app[1]] + [f"{n} => {v}" for n, v in rest][::-1] + [f"user_id => {u}"]
+    return shape.format(", ".join(vals))
+
+
+for name, (shape, args) in calls.items():
+    got = {}
+    for how in ("positional", "named", "mixed"):
+        got[how, "literal"] = error_of(c, notation(shape, args, "NULL", how))
+        got[how, "bound"] = error_of(c, notation(shape, args, "%s::text", how), (None,))
+        got[how, "folded"] = error_of(c, notation(shape, args, "NULLIF('x', 'x')", how))
+    bad = {k: v for k, v in got.items() if v != "22004"}
+    ck.check(not bad, f"{name} with a NULL user_id, positional, named and mixed notation"
+             " (literal, bound parameter, folded expression): 22004", bad)
+
+# as the clients send them: every argument named and bound (the Python
+# client casts each one), the optional ones left to their defaults; and
+# prepared, past the point where a generic plan is tried
+client = {
+    "get_session": "SELECT * FROM session_store.get_session(app_name => %s, user_id => %s, session_id => %s)",
+    "get_messages": "SELECT seq FROM session_store.get_messages(app_name => %s::text, user_id => %s::text,"
+                    " session_id => %s::text)",
+    "append_messages": "SELECT first_seq FROM session_store.append_messages(app_name => %s::text,"
+                       " user_id => %s::text, session_id => %s::text, messages => '[{\"m\": 1}]'::jsonb)",
+}
+for name, sql in client.items():
+    states = []
+    for _ in range(8):
+        try:
+            c.execute(sql, ("n", None, "s"), prepare=True).fetchall()
+            states.append(None)
+        except psycopg.Error as e:
+            states.append(sqlstate(e))
+    ck.check(states == ["22004"] * 8, f"{name} as the clients call it, user_id None, prepared, 8 times: 22004",
+             states)
 ck.check(one(c, "SELECT pg_backend_pid()")[0] == pid, "the coordinator backend survived them all")
 for port in WORKERS:
     w = conn(port)
@@ -187,6 +280,71 @@ ck.check(rows == [(1,)], "the fork has its own copy of the messages", rows)
 ck.check(one(c, "SELECT session_store.clear_session('c', 'alice', 't1')")[0] == 2, "clear_session")
 ck.check(one(c, "SELECT session_store.delete_session('c', 'alice', 't2')")[0] is True, "delete_session")
 ck.check(one(c, "SELECT session_store.count_sessions('c')")[0] == 1, "count_sessions")
+
+# ---------------------------------------------------------------------------
+# Composed calls: a call with subqueries that make other calls, in one
+# statement (Citus would delegate it whole; the coordinator runs it)
+# ---------------------------------------------------------------------------
+
+
+def rows_of(sql, args=()):
+    """The rows of sql, or its error as (SQLSTATE, message)."""
+    try:
+        return c.execute(sql, args).fetchall()
+    except psycopg.Error as e:
+        return (sqlstate(e), str(e).strip())
+
+
+def node_of(user):
+    return one(c, "SELECT p.nodeport FROM pg_dist_placement pl JOIN pg_dist_node p USING (groupid)"
+                  " WHERE pl.shardid = get_shard_id_for_distribution_column('session_store.sessions', %s::text)",
+               (user,))[0]
+
+
+ua = "ca"
+ub = next(u for u in (f"cb{i}" for i in range(100)) if node_of(u) != node_of(ua))
+for u, n in ((ua, 3), (ub, 4)):
+    c.execute("SELECT session_store.create_session('cmp', %s, NULL, 's')", (u,))
+    for j in range(n):
+        c.execute("SELECT * FROM session_store.append_messages('cmp', %s, 's', %s)", (u, Jsonb([{"m": j}])))
+composed = [
+    ("the issue's statement: count(*), (SELECT version FROM get_session(...)) FROM get_messages(...)",
+     "SELECT count(*), (SELECT version FROM session_store.get_session('cmp', 'ca', 's'))"
+     " FROM session_store.get_messages('cmp', 'ca', 's')", (), [(3, 3)]),
+    ("the same, named notation and bound parameters, as the clients write",
+     "SELECT count(*), (SELECT version FROM session_store.get_session(app_name => %s::text,"
+     " user_id => %s::text, session_id => %s::text)) FROM session_store.get_messages(app_name => %s::text,"
+     " user_id => %s::text, session_id => %s::text)", ("cmp", ua, "s") * 2, [(3, 3)]),
+    ("the subquery's session on another worker",
+     "SELECT count(*), (SELECT version FROM session_store.get_session('cmp', %s, 's'))"
+     " FROM session_store.get_messages('cmp', 'ca', 's')", (ub,), [(3, 4)]),
+    ("a subquery in HAVING", "SELECT count(*) FROM session_store.get_messages('cmp', 'ca', 's')"
+     " HAVING count(*) = (SELECT last_seq FROM session_store.get_session('cmp', 'ca', 's'))", (), [(3,)]),
+    ("a subquery in LIMIT", "SELECT seq FROM session_store.get_messages('cmp', 'ca', 's') ORDER BY seq"
+     " LIMIT (SELECT version - 1 FROM session_store.get_session('cmp', 'ca', 's'))", (), [(1,), (2,)]),
+    ("a correlated subquery, WITH ORDINALITY",
+     "SELECT m.seq, m.n, EXISTS (SELECT 1 FROM session_store.get_messages('cmp', %s, 's') o"
+     " WHERE o.seq = m.seq + 1) FROM session_store.get_messages('cmp', 'ca', 's') WITH ORDINALITY m(seq, message,"
+     " create_time, n)", (ub,), [(1, 1, True), (2, 2, True), (3, 3, True)]),
+    ("an append with a subquery reading another session",
+     "SELECT a.first_seq, (SELECT count(*) FROM session_store.get_messages('cmp', %s, 's'))"
+     " FROM session_store.append_messages('cmp', 'ca', 's', '[{\"m\": 9}]') a", (ub,), [(4, 4)]),
+]
+for what, sql, args, want in composed:
+    got = rows_of(sql, args)
+    ck.check(got == want, f"composed calls, {what}", got)
+log_check(c, "cmp", ua, "s", 4, "composed calls: the append in a composed statement landed once")
+ck.check(rows_of("SELECT count(*), (SELECT version FROM session_store.get_session('cmp', NULL, 's'))"
+                 " FROM session_store.get_messages('cmp', 'ca', 's')")[0] == "22004"
+         and one(c, "SELECT pg_backend_pid()")[0] == pid,
+         "composed calls: a NULL user_id in the subquery is 22004, the backend survives")
+plan = "\n".join(r[0] for r in c.execute(
+    "EXPLAIN SELECT count(*) FROM session_store.get_messages('cmp', 'ca', 's')"))
+ck.check("Citus Adaptive" in plan, "a lone call is still delegated to the worker", plan)
+plan = "\n".join(r[0] for r in c.execute(
+    "EXPLAIN SELECT count(*), (SELECT version FROM session_store.get_session('cmp', 'ca', 's'))"
+    " FROM session_store.get_messages('cmp', 'ca', 's')"))
+ck.check("Citus Adaptive" not in plan, "a composed statement runs on the coordinator", plan)
 
 # ---------------------------------------------------------------------------
 # Guarantee 2: one hot session, many connections, three routes at once

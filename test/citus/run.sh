@@ -8,6 +8,13 @@
 # Citus must already be installed for this PostgreSQL (citus.so beside
 # session_store.so, citus.control beside session_store.control); this
 # script neither builds nor fetches it, and fails when it is missing.
+# PG_CONFIG, when set, names that PostgreSQL (test/env.sh).
+#
+# Only the servers run as the unprivileged user (initdb and postgres refuse
+# root); the clients (pg_regress, isolationtester, the Python test) run as
+# the caller and read the checkout as the caller.  To keep it so, they read
+# a copy of the test inputs in a directory only the caller can enter: as
+# root, every run is a run from a checkout the server's user cannot read.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/env.sh
@@ -28,12 +35,17 @@ echo "# Citus $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$sharedir/extension
 
 make_work_dir session_store_citus
 work=$WORK
-as() { "${AS_USER[@]}" "$@"; }
+src=$(mktemp -d /tmp/session_store_citus_src.XXXXXX)	# mode 0700, the caller's
+mkdir -p "$src/test"
+cp -r sql expected "$src/"
+cp -r test/specs test/expected test/citus test/lib "$src/test/"
+# the servers' commands, as their user, from a directory that user can read
+as() { (cd "$work" && "${AS_USER[@]}" "$@"); }
 stop_all() {
 	for n in coord w1 w2; do
 		[ -f "$work/$n/postmaster.pid" ] && as "$PG_BIN/pg_ctl" -D "$work/$n" -m immediate stop >/dev/null 2>&1 || true
 	done
-	rm -rf "$work"
+	rm -rf "$work" "$src"
 }
 trap stop_all EXIT
 
@@ -64,7 +76,7 @@ done
 
 export PGHOST=$work PGUSER=postgres PGDATABASE=postgres
 export CITUS_COORD_PORT=${port[coord]} CITUS_W1_PORT=${port[w1]} CITUS_W2_PORT=${port[w2]}
-psql_at() { PGPORT=$1 as "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "${@:2}"; }
+psql_at() { PGPORT=$1 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "${@:2}"; }
 for n in coord w1 w2; do
 	psql_at "${port[$n]}" -c 'CREATE EXTENSION citus'
 done
@@ -85,10 +97,10 @@ regress_tests=(setup create_session append_messages get_messages state errors
 psql_at "${port[coord]}" -c 'CREATE EXTENSION session_store' \
 	-c 'SELECT session_store.distribute(4)' >/dev/null
 mkdir -p "$work/regress"
-[ ${#AS_USER[@]} -gt 0 ] && chown postgres: "$work/regress"
-if as "$PGXS_DIR/src/test/regress/pg_regress" --use-existing --dbname=postgres \
-	--host="$work" --port="${port[coord]}" --user=postgres --inputdir=. \
-	--outputdir="$work/regress" "${regress_tests[@]}"; then
+if (cd "$src" && "$PGXS_DIR/src/test/regress/pg_regress" --use-existing \
+	--bindir="$PG_BIN" --dbname=postgres --host="$work" --port="${port[coord]}" \
+	--user=postgres --inputdir="$src" --outputdir="$work/regress" \
+	"${regress_tests[@]}"); then
 	echo "ok   regress (distributed): ${regress_tests[*]}"
 else
 	echo "FAIL regress (distributed)"
@@ -111,14 +123,14 @@ psql_at "${port[coord]}" \
 	    LANGUAGE sql AS 'SELECT pg_catalog.citus_isolation_test_session_is_blocked(\$1, \$2)'" >/dev/null
 mkdir -p "$work/iso"
 iso_failed=()
-for spec in ${CITUS_SPECS-test/specs/*.spec}; do
+for spec in ${CITUS_SPECS-$src/test/specs/*.spec}; do
 	name=$(basename "$spec" .spec)
 	route="s/WHERE s.session_id = 'oldest' FOR UPDATE OF m/WHERE s.session_id = 'oldest' AND s.user_id = 'u' AND m.user_id = 'u' FOR UPDATE OF m/"
 	sed -e 's/^\(\s*\)CREATE EXTENSION session_store;/\1CREATE EXTENSION session_store;\n\1DO $d$BEGIN PERFORM session_store.distribute(2); END$d$;/' \
 	    -e "$route" "$spec" > "$work/iso/$name.spec"
-	sed -e "$route" "test/expected/$name.out" > "$work/iso/$name.expected"
+	sed -e "$route" "$src/test/expected/$name.out" > "$work/iso/$name.expected"
 	grep -q 'session_store.distribute' "$work/iso/$name.spec" || { echo "not ok - $name: no setup to distribute"; iso_failed+=("$name"); continue; }
-	as env PGISOLATIONTIMEOUT=60 "$PGXS_DIR/src/test/isolation/isolationtester" \
+	PGISOLATIONTIMEOUT=60 "$PGXS_DIR/src/test/isolation/isolationtester" \
 		"host=$work port=${port[coord]} dbname=postgres user=postgres" \
 		< "$work/iso/$name.spec" > "$work/iso/$name.raw" 2>&1 || true
 	# Citus's distributed deadlock detector words the same 40P01 its own way
@@ -128,8 +140,8 @@ for spec in ${CITUS_SPECS-test/specs/*.spec}; do
 	# may pick it (the deadlock victim: the worker's own detector or
 	# Citus's distributed one may end either transaction)
 	if diff -u "$work/iso/$name.expected" "$work/iso/$name.out" > "$work/iso/$name.diff" ||
-		{ [ -f "test/citus/expected/$name.out" ] &&
-		  diff -u "test/citus/expected/$name.out" "$work/iso/$name.out" >> "$work/iso/$name.diff"; }; then
+		{ [ -f "$src/test/citus/expected/$name.out" ] &&
+		  diff -u "$src/test/citus/expected/$name.out" "$work/iso/$name.out" >> "$work/iso/$name.diff"; }; then
 		echo "ok   isolation $name (distributed)"
 	else
 		echo "FAIL isolation $name (distributed)"
@@ -140,10 +152,7 @@ for spec in ${CITUS_SPECS-test/specs/*.spec}; do
 done
 [ ${#iso_failed[@]} -eq 0 ] || status=1
 
-as env PGHOST="$PGHOST" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
-	CITUS_COORD_PORT="$CITUS_COORD_PORT" CITUS_W1_PORT="$CITUS_W1_PORT" \
-	CITUS_W2_PORT="$CITUS_W2_PORT" PGPORT="$CITUS_COORD_PORT" \
-	"$PYTHON" test/citus/citus_test.py || status=1
+PGPORT="$CITUS_COORD_PORT" "$PYTHON" "$src/test/citus/citus_test.py" || status=1
 if [ $status -ne 0 ]; then
 	for n in coord w1 w2; do echo "--- $n.log"; tail -30 "$work/$n.log"; done
 	echo "test-citus: FAILED${iso_failed[*]:+ (isolation: ${iso_failed[*]})}"
