@@ -37,7 +37,7 @@ stress() {
 
 # How the fault tests restart this suite's server (pg_virtualenv's cluster
 # is named regress); a private cluster sets its own command.
-export SS_RESTART_CMD=${SS_RESTART_CMD:-"pg_ctlcluster $PG_MAJOR regress restart -m fast"}
+export SS_RESTART_CMD=${SS_RESTART_CMD:-"pg_ctlcluster ${PG_MAJOR:-15} regress restart -m fast"}
 
 python() {
 	# the venv is made (or reused) before pytest runs; pytest's status is the suite's
