@@ -139,7 +139,10 @@ ss_lookup_call_key(SsCall *call, const SessionKey *key, int64 sid,
 	args[1] = Int64GetDatum(sid);
 	args[2] = PointerGetDatum(idem_key);
 	if (ss_exec(Q_IDEM_LOOKUP_CALL, args, NULL, false) == 0)
+	{
+		ss_check_key_committed_since(Q_IDEM_LOOKUP_CALL, key, idem_key, args);
 		return false;
+	}
 	op = ss_result_datum(call, 0, 1, &isnull);
 	used = ss_key_kind(isnull ? NULL : DatumGetTextPP(op));
 	if (used != kind)
@@ -162,6 +165,34 @@ ss_lookup_call_key(SsCall *call, const SessionKey *key, int64 sid,
 		}
 	}
 	return true;
+}
+
+/*
+ * Under REPEATABLE READ or SERIALIZABLE, a key lookup q (arguments args)
+ * that missed on the transaction's snapshot: 40001 if the key was stored by
+ * a call that committed after that snapshot was taken.  A pop, rewind or
+ * clear that removed nothing stores its key without advancing the session,
+ * so no head update stops the retry, and inserting the key again would be a
+ * 23505.  Single node only: distributed, the lookup has no fresher snapshot
+ * to take (the statement's is the transaction's).
+ */
+void
+ss_check_key_committed_since(SsQuery q, const SessionKey *key, text *idem_key,
+							 Datum *args)
+{
+	if (!IsolationUsesXactSnapshot() || ss_in_citus_mode)
+		return;
+	if (ss_exec_latest(q, args, NULL) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent use of idempotency key \"%s\"",
+					text_to_cstring(idem_key)),
+			 errdetail("Session \"%s\" of app \"%s\", user \"%s\": a call with this key committed after this transaction's snapshot was taken.",
+					   text_to_cstring(key->session_id),
+					   text_to_cstring(key->app_name),
+					   text_to_cstring(key->user_id)),
+			 errhint("Retry the transaction.")));
 }
 
 /*
@@ -198,5 +229,5 @@ ss_store_call_key(const SessionKey *key, int64 sid, text *idem_key,
 		argnulls[3] = argnulls[8] = argnulls[9] = ' ';
 	}
 	if (ss_exec(Q_IDEM_INSERT_CALL, args, argnulls, false) != 1)
-		elog(ERROR, "idempotency key not stored");
+		ss_report_skipped_insert("idempotency_keys", "an idempotency key");
 }

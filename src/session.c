@@ -227,6 +227,17 @@ ReplayCreate(SsCall *call, const SessionKey *key, text *idem_key,
 		ss_report_key_kind(key, idem_key, used, kind);
 
 	/*
+	 * Under REPEATABLE READ or SERIALIZABLE the key was found on a fresh
+	 * snapshot; the transaction's may predate the create that stored it,
+	 * and may still see a deleted session of the same name, which must not
+	 * be returned as the replay.
+	 */
+	if (latest && IsolationUsesXactSnapshot() &&
+		(ss_exec(Q_IDEM_LOOKUP_CREATED, args, NULL, false) == 0 ||
+		 !DatumGetBool(ss_result_datum(call, 0, 1, &isnull))))
+		ReportConcurrentCreate(key);
+
+	/*
 	 * The session as it is now.  Under REPEATABLE READ or SERIALIZABLE the
 	 * transaction's snapshot may predate the create that recorded the key.
 	 */
@@ -456,7 +467,7 @@ session_store_create_session(PG_FUNCTION_ARGS)
 		args[3] = JsonbPGetDatum(session_state);
 		args[4] = TimestampTzGetDatum(now);
 		if (ss_exec(Q_SESSION_INSERT, args, NULL, false) != 1)
-			elog(ERROR, "session not inserted");
+			ss_report_skipped_insert("sessions", "a session");
 		sid = ss_result_int64(0, 1, &isnull);
 	}
 	ss_apply_shared_deltas(&key, &delta);
@@ -622,8 +633,9 @@ session_store_fork_session(PG_FUNCTION_ARGS)
 		args[3] = PointerGetDatum(dst.session_id);
 		args[4] = Int64GetDatum(last_seq);
 		args[5] = TimestampTzGetDatum(now);
+		/* the source is locked: no row means a trigger skipped it */
 		if (ss_exec(Q_SESSION_FORK, args, NULL, false) != 1)
-			elog(ERROR, "source session vanished under its lock");
+			ss_report_skipped_insert("sessions", "a session");
 		new_sid = ss_result_int64(0, 1, &isnull);
 	}
 

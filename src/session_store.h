@@ -255,6 +255,8 @@ extern Datum ss_result_datum(SsCall *call, int row, int col, bool *isnull);
 extern int64 ss_result_int64(int row, int col, bool *isnull);
 extern void ss_check_result_type(int col, Oid type, const char *table,
 								 const char *column);
+SS_NORETURN_BEFORE extern void ss_report_skipped_insert(const char *table,
+														const char *what) SS_NORETURN_AFTER;
 SS_NORETURN_BEFORE extern void ss_report_null_column(const char *table,
 													 const char *column) SS_NORETURN_AFTER;
 
@@ -343,6 +345,8 @@ extern bool ss_lookup_call_key(SsCall *call, const SessionKey *key, int64 sid,
 extern void ss_store_call_key(const SessionKey *key, int64 sid,
 							  text *idem_key, SsKeyKind kind,
 							  const SsKeyResult *res);
+extern void ss_check_key_committed_since(SsQuery q, const SessionKey *key,
+										 text *idem_key, Datum *args);
 
 /* errors shared by several functions */
 SS_NORETURN_BEFORE extern void ss_report_session_missing(const SessionKey *key) SS_NORETURN_AFTER;

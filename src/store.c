@@ -134,7 +134,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" pg_catalog.nextval('session_store.session_sid_seq'::pg_catalog.regclass),"
 		" $4, 0, 0, $5, $5)"
 		" RETURNING sid",
-		5, {KEY3, JSONBOID, TIMESTAMPTZOID}
+		5, {KEY3, JSONBOID, TIMESTAMPTZOID},
+		.result = RESULT_SID
 	},
 	/* a new session $4 with the state of session $1..$3 */
 	[Q_SESSION_FORK] = {
@@ -1039,6 +1040,22 @@ CheckResult(SsQuery q, TupleDesc desc)
 						cols[c].column);
 	/* a declared layout covers the whole result */
 	Assert(c == 0 || c == desc->natts);
+}
+
+/*
+ * 09000 for an INSERT of the extension's that stored no row: a BEFORE
+ * INSERT trigger an administrator added returned NULL.  The call would
+ * otherwise report a session, a key or a message it did not store.
+ */
+void
+ss_report_skipped_insert(const char *table, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+			 errmsg("a trigger on session_store.%s skipped the insert of %s",
+					table, what),
+			 errdetail("Triggers on session_store.%s must not cancel the extension's inserts.",
+					   table)));
 }
 
 /* XX001 for a NULL read back from a column the extension never leaves NULL. */
