@@ -31,10 +31,11 @@ function check(ok, what) {
  * history transaction instead) and a getItems; on one session per surface
  * writes that take messages away too (plain: rewind_session, OpenAI:
  * popItem, then clearSession half-way).  At the end a plain fork of a
- * session.  `onRound(i)` is called before round i.  Returns { calls, expected } where expected is
+ * session.  Rounds go on while fewer than `calls`, younger than `minMs` or
+ * `more(i)`.  `onRound(i)` is called before round i.  Returns { calls, expected } where expected is
  * { app, user, sessions: { id: { tags, gapFree } } }.
  */
-export async function workload({ cfg, retry, tag, calls, minMs = 0, app = 'faults', onRound = () => {} }) {
+export async function workload({ cfg, retry, tag, calls, minMs = 0, more = () => false, app = 'faults', onRound = () => {} }) {
   const user = `u-${tag}`;
   const store = new SessionStore(cfg, { retry });
   const service = new SessionStoreService(cfg, { retry });
@@ -136,7 +137,7 @@ export async function workload({ cfg, retry, tag, calls, minMs = 0, app = 'fault
 
   // rounds one after the other: each session has one writer, so its order is known
   const start = Date.now();
-  for (let i = 0; i < calls || Date.now() - start < minMs; i++) {
+  for (let i = 0; i < calls || Date.now() - start < minMs || more(i); i++) {
     onRound(i);
     await round(i);
   }
