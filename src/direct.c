@@ -1,18 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * direct.c
- *	  The hot path's table access: the session head and the message log,
- *	  through the executor's plan-free table-modification layer.
+ *	  The hot path's table access: the session head, the message log and
+ *	  the idempotency keys of appends, through the executor's plan-free
+ *	  table-modification layer.
  *
  * An append does three things to storage: find the session head by primary
- * key, update it, insert the messages.  Through SPI each is a statement with
+ * key, update it, insert the messages; with an idempotency key, two more:
+ * find the key by primary key, insert it.  Through SPI each is a statement with
  * its own parse-analysis (or plan-cache check), executor start-up and
  * shutdown, which costs more than the storage work itself and, because the
  * session lock is held until commit, lengthens the critical section that
  * bounds a hot session.  Here they are done the way logical replication's
  * apply worker changes a table (execReplication.c, worker.c): a
  * ResultRelInfo in an EState, no parse, no plan.  The head is found by an
- * index scan of the sessions primary key; the update and the inserts go
+ * index scan of the sessions primary key, a key by one of the
+ * idempotency_keys primary key (under the session lock, on the head's
+ * snapshot: head.c); the update and the inserts go
  * through the executor's own routines, so every duty of an UPDATE or an
  * INSERT is done as the executor does it:
  *
