@@ -26,7 +26,7 @@ REGRESS = setup create_session append_messages get_messages state errors \
           list_sessions list_sessions_ascending trim fork expire limits \
           keep_nulls after_time verify_replay replace_messages count_sessions \
           hardening table_changes extension_owner distribute \
-          idempotency_keys
+          idempotency_keys keys_table
 REGRESS_OPTS = --inputdir=.
 
 # isolationtester: test/specs/*.spec against test/expected/*.out

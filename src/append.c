@@ -14,9 +14,11 @@
  *	   one can change the head until we commit: last_seq + 1 .. last_seq + n
  *	   are ours.
  *	3. A known idempotency key returns the stored result, writing nothing.
- *	   Its lookup is an SPI statement, which under READ COMMITTED takes a
- *	   new snapshot: a retry that waited on the lock finds the key the
- *	   holder committed (and, with verify_replay, compares its digest).
+ *	   It is looked up on the snapshot the head was read on, taken after
+ *	   the lock (direct.c; distributed, an SPI statement, which under READ
+ *	   COMMITTED takes a new snapshot): a retry that waited on the lock
+ *	   finds the key the holder committed (and, with verify_replay,
+ *	   compares its digest).
  *	4. expected_version is compared with the head's version (40001).
  *	5. The head is advanced BEFORE any message is removed or inserted.
  *	   Under REPEATABLE READ or SERIALIZABLE our snapshot may predate the
@@ -32,8 +34,8 @@
  * latest messages replace_messages compares are the ones it deletes, and
  * an append waiting on the lock continues after the replacement.
  *
- * The head and the new messages go through direct.c; SPI is connected only
- * for an idempotency key, a delta that names app: or user: keys, or the
+ * The head, the new messages and the idempotency key go through direct.c;
+ * SPI is connected only for a delta that names app: or user: keys, or the
  * suffix replace_messages compares and removes.  Distributed, all of it is
  * SQL routed to the session's shard, under the head's row lock (head.c).
  *
@@ -144,11 +146,63 @@ RequestDigest(const char *fn, Jsonb **docs, int ndocs, bool keep_nulls,
 }
 
 /*
+ * Before the session lock: open idempotency_keys for the key's lookup and
+ * insert (direct path only).
+ */
+static void
+PrepareKey(SsCall *call, text *idem_key)
+{
+	if (idem_key != NULL && !ss_in_citus_mode)
+		(void) ss_table(call, SS_IDEM_KEYS, true);
+}
+
+/*
+ * LookupKey on a single node: the key's row by the primary key, under the
+ * session lock, on the snapshot of the head's read.
+ */
+static bool
+LookupKeyDirect(SsCall *call, const SessionKey *key, int64 sid,
+				text *idem_key, bool with_digest, CallResult *stored)
+{
+	SsTable    *t = ss_table(call, SS_IDEM_KEYS, true);
+	SsKeyRow	row;
+	Snapshot	snap;
+	bool		found;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(call->callcxt);
+	snap = ss_locked_snapshot();
+	found = ss_fetch_key(t, key->user_id, sid, idem_key, with_digest, snap,
+						 &row);
+	ss_release_locked_snapshot(snap);
+	MemoryContextSwitchTo(old);
+	if (!found)
+		return false;
+	/* 1.2: a key of another kind of call is never replayed as an append */
+	if (with_digest && !row.nulls[KC_OPERATION])
+		ss_report_key_kind(key, idem_key,
+						   ss_key_kind(DatumGetTextPP(row.values[KC_OPERATION])),
+						   KEY_APPEND);
+	for (int i = 0; i < 4; i++)
+	{
+		stored->values[i] = row.values[KC_FIRST_SEQ + i];
+		stored->nulls[i] = row.nulls[KC_FIRST_SEQ + i];
+	}
+	stored->values[AR_REPLAYED] = BoolGetDatum(true);
+	stored->nulls[AR_REPLAYED] = false;
+	stored->values[AR_REMOVED] = row.values[KC_REMOVED];
+	stored->nulls[AR_REMOVED] = row.nulls[KC_REMOVED];
+	stored->digest = row.nulls[KC_REQUEST_DIGEST] ? NULL :
+		DatumGetByteaPP(row.values[KC_REQUEST_DIGEST]);
+	return true;
+}
+
+/*
  * Look up idempotency key idem_key of session (user_id, sid); true and the
  * stored result in *stored if it was used.  with_digest: the database has
  * 1.1's columns (the function was called through its 1.1 declaration).  A
  * key stored by another kind of call (1.2: create, fork, pop, rewind,
- * clear) is 42710.  SPI must be connected.
+ * clear) is 42710.  The caller holds the session lock.
  */
 static bool
 LookupKey(SsCall *call, const SessionKey *key, int64 sid, text *idem_key,
@@ -156,7 +210,12 @@ LookupKey(SsCall *call, const SessionKey *key, int64 sid, text *idem_key,
 {
 	Datum		args[3];
 	bool		isnull;
-	bool		with_kind = with_digest && ss_keys_have_kinds();
+	bool		with_kind;
+
+	if (!ss_in_citus_mode)
+		return LookupKeyDirect(call, key, sid, idem_key, with_digest, stored);
+	ss_spi_begin(call);
+	with_kind = with_digest && ss_keys_have_kinds();
 
 	args[0] = PointerGetDatum(key->user_id);
 	args[1] = Int64GetDatum(sid);
@@ -219,17 +278,51 @@ CheckReplayDigest(const SessionKey *key, text *idem_key,
 			 errhint("Use a new idempotency key for a different request.")));
 }
 
+/* A digest as the bytea request_digest stores. */
+static bytea *
+DigestBytea(const uint8 *digest)
+{
+	bytea	   *d = palloc(VARHDRSZ + DIGEST_LEN);
+
+	SET_VARSIZE(d, VARHDRSZ + DIGEST_LEN);
+	memcpy(VARDATA(d), digest, DIGEST_LEN);
+	return d;
+}
+
 /*
  * Record idem_key with the call's result; with a digest (1.1 columns) also
- * the digest and the removed count.  SPI must be connected.
+ * the digest and the removed count.  The caller holds the session lock.
  */
 static void
-StoreKey(const SessionKey *key, int64 sid, text *idem_key,
+StoreKey(SsCall *call, const SessionKey *key, int64 sid, text *idem_key,
 		 const CallResult *res, const uint8 *digest)
 {
 	Datum		args[9];
 	char		argnulls[9];
-	bytea	   *d;
+
+	if (!ss_in_citus_mode)
+	{
+		SsKeyRow	row = {{0}};
+
+		for (int i = 0; i < 4; i++)
+		{
+			row.values[KC_FIRST_SEQ + i] = res->values[i];
+			row.nulls[KC_FIRST_SEQ + i] = res->nulls[i];
+		}
+		row.nulls[KC_REQUEST_DIGEST] = row.nulls[KC_REMOVED] = true;
+		row.nulls[KC_OPERATION] = true;
+		if (digest != NULL)
+		{
+			row.values[KC_REQUEST_DIGEST] = PointerGetDatum(DigestBytea(digest));
+			row.nulls[KC_REQUEST_DIGEST] = false;
+			row.values[KC_REMOVED] = res->values[AR_REMOVED];
+			row.nulls[KC_REMOVED] = res->nulls[AR_REMOVED];
+		}
+		ss_insert_key(ss_table(call, SS_IDEM_KEYS, true), key->user_id, sid,
+					  idem_key, digest != NULL, &row);
+		return;
+	}
+	ss_spi_begin(call);
 
 	memset(argnulls, ' ', sizeof(argnulls));
 	args[0] = PointerGetDatum(key->user_id);
@@ -245,10 +338,7 @@ StoreKey(const SessionKey *key, int64 sid, text *idem_key,
 		ss_exec(Q_IDEM_INSERT, args, argnulls, false);
 		return;
 	}
-	d = palloc(VARHDRSZ + DIGEST_LEN);
-	SET_VARSIZE(d, VARHDRSZ + DIGEST_LEN);
-	memcpy(VARDATA(d), digest, DIGEST_LEN);
-	args[7] = PointerGetDatum(d);
+	args[7] = PointerGetDatum(DigestBytea(digest));
 	args[8] = res->values[AR_REMOVED];
 	argnulls[8] = res->nulls[AR_REMOVED] ? 'n' : ' ';
 	ss_exec(Q_IDEM_INSERT_DIGEST, args, argnulls, false);
@@ -380,19 +470,17 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	prepared = ss_prepare_messages(messages, nmessages);
 	if (nmessages > 0)
 		ss_prepare_append(&call);
+	PrepareKey(&call, idem_key);
 
 	ss_lock_head(&call, &key, &head);
 	last_seq = head.last_seq;
 
-	if (idem_key != NULL)
+	if (idem_key != NULL &&
+		LookupKey(&call, &key, head.sid, idem_key, v11, &res))
 	{
-		ss_spi_begin(&call);
-		if (LookupKey(&call, &key, head.sid, idem_key, v11, &res))
-		{
-			if (verify_replay)
-				CheckReplayDigest(&key, idem_key, &res, digest);
-			goto done;
-		}
+		if (verify_replay)
+			CheckReplayDigest(&key, idem_key, &res, digest);
+		goto done;
 	}
 
 	ss_check_version(fcinfo, 5, &key, &head);
@@ -406,15 +494,14 @@ session_store_append_messages(PG_FUNCTION_ARGS)
 	res.values[AR_REPLAYED] = BoolGetDatum(false);
 	res.nulls[AR_REMOVED] = true;
 
-	if (delta.touches[SCOPE_USER] || delta.touches[SCOPE_APP] || idem_key != NULL)
+	if (delta.touches[SCOPE_USER] || delta.touches[SCOPE_APP])
 	{
-		if (!call.connected)
-			ss_spi_begin(&call);
+		ss_spi_begin(&call);
 		ss_apply_shared_deltas(&key, &delta);
 	}
 
 	if (idem_key != NULL)
-		StoreKey(&key, head.sid, idem_key, &res, v11 ? digest : NULL);
+		StoreKey(&call, &key, head.sid, idem_key, &res, v11 ? digest : NULL);
 
 done:
 	if (call.connected)
@@ -483,10 +570,10 @@ session_store_replace_messages(PG_FUNCTION_ARGS)
 	}
 	prepared = ss_prepare_messages(replacement, nreplacement);
 	ss_prepare_append(&call);
+	PrepareKey(&call, idem_key);
 
 	ss_lock_head(&call, &key, &head);
 	last_seq = head.last_seq;
-	ss_spi_begin(&call);
 
 	if (idem_key != NULL &&
 		LookupKey(&call, &key, head.sid, idem_key, true, &res))
@@ -499,9 +586,11 @@ session_store_replace_messages(PG_FUNCTION_ARGS)
 	ss_advance_head(&call, &head, ss_seq_after(&key, last_seq, nreplacement), &delta);
 	if (nexpected > 0)
 	{
-		int64		oldest = CheckSuffix(&key, head.sid, expected, nexpected);
+		int64		oldest;
 		Datum		args[3];
 
+		ss_spi_begin(&call);
+		oldest = CheckSuffix(&key, head.sid, expected, nexpected);
 		args[0] = PointerGetDatum(key.user_id);
 		args[1] = Int64GetDatum(head.sid);
 		args[2] = Int64GetDatum(oldest - 1);
@@ -520,12 +609,17 @@ session_store_replace_messages(PG_FUNCTION_ARGS)
 	res.values[AR_REMOVED] = Int64GetDatum(removed);
 	res.nulls[AR_REMOVED] = false;
 
-	ss_apply_shared_deltas(&key, &delta);
+	if (delta.touches[SCOPE_USER] || delta.touches[SCOPE_APP])
+	{
+		ss_spi_begin(&call);
+		ss_apply_shared_deltas(&key, &delta);
+	}
 	if (idem_key != NULL)
-		StoreKey(&key, head.sid, idem_key, &res, digest);
+		StoreKey(&call, &key, head.sid, idem_key, &res, digest);
 
 done:
-	ss_spi_end(&call);
+	if (call.connected)
+		ss_spi_end(&call);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, res.values, res.nulls);
 	ss_call_end(&call);
 	return (Datum) 0;

@@ -1,18 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * direct.c
- *	  The hot path's table access: the session head and the message log,
- *	  through the executor's plan-free table-modification layer.
+ *	  The hot path's table access: the session head, the message log and
+ *	  the idempotency keys of appends, through the executor's plan-free
+ *	  table-modification layer.
  *
  * An append does three things to storage: find the session head by primary
- * key, update it, insert the messages.  Through SPI each is a statement with
+ * key, update it, insert the messages; with an idempotency key, two more:
+ * find the key by primary key, insert it.  Through SPI each is a statement with
  * its own parse-analysis (or plan-cache check), executor start-up and
  * shutdown, which costs more than the storage work itself and, because the
  * session lock is held until commit, lengthens the critical section that
  * bounds a hot session.  Here they are done the way logical replication's
  * apply worker changes a table (execReplication.c, worker.c): a
  * ResultRelInfo in an EState, no parse, no plan.  The head is found by an
- * index scan of the sessions primary key; the update and the inserts go
+ * index scan of the sessions primary key, a key by one of the
+ * idempotency_keys primary key (under the session lock, on the head's
+ * snapshot: head.c); the update and the inserts go
  * through the executor's own routines, so every duty of an UPDATE or an
  * INSERT is done as the executor does it:
  *
@@ -105,14 +109,32 @@ enum
 	M_USER_ID = 1, M_SID, M_SEQ, M_MESSAGE, M_CREATE_TIME,
 	M_NATTS = M_CREATE_TIME
 };
-StaticAssertDecl(S_NATTS <= SS_MAX_TABLE_COLUMNS && M_NATTS <= SS_MAX_TABLE_COLUMNS,
+
+/*
+ * Columns of session_store.idempotency_keys: 1.0's, then 1.1's
+ * request_digest and removed, then 1.2's operation, in SsKeyColumn's order
+ * from K_FIRST_SEQ on.  The last three are optional (a table at 1.0 has
+ * none of them); pop's popped_message and popped_time are no append's
+ * business and are left to their defaults.
+ */
+enum
+{
+	K_USER_ID = 1, K_SID, K_IDEM_KEY, K_FIRST_SEQ, K_LAST_SEQ, K_VERSION,
+	K_UPDATE_TIME, K_REQUEST_DIGEST, K_REMOVED, K_OPERATION,
+	K_NATTS = K_OPERATION
+};
+StaticAssertDecl(S_NATTS <= SS_MAX_TABLE_COLUMNS && M_NATTS <= SS_MAX_TABLE_COLUMNS &&
+				 K_NATTS <= SS_MAX_TABLE_COLUMNS,
 				 "SsTable.attnums is too small");
+StaticAssertDecl(K_FIRST_SEQ + KC_NCOLUMNS - 1 == K_NATTS,
+				 "SsKeyColumn does not match the idempotency_keys columns");
 
 /* The columns this file reads and writes, by name and type. */
 typedef struct SsColumn
 {
 	const char *name;
 	Oid			type;
+	bool		optional;		/* absent before some version: attnum 0 */
 } SsColumn;
 
 static const SsColumn sessions_columns[S_NATTS] = {
@@ -125,6 +147,13 @@ static const SsColumn messages_columns[M_NATTS] = {
 	{"user_id", TEXTOID}, {"sid", INT8OID}, {"seq", INT8OID},
 	{"message", JSONBOID}, {"create_time", TIMESTAMPTZOID}
 };
+static const SsColumn keys_columns[K_NATTS] = {
+	{"user_id", TEXTOID}, {"sid", INT8OID}, {"idempotency_key", TEXTOID},
+	{"first_seq", INT8OID}, {"last_seq", INT8OID}, {"version", INT8OID},
+	{"update_time", TIMESTAMPTZOID},
+	{"request_digest", BYTEAOID, true}, {"removed", INT8OID, true},
+	{"operation", TEXTOID, true}
+};
 
 static const struct
 {
@@ -136,6 +165,7 @@ static const struct
 }			table_defs[SS_NUM_TABLES] = {
 	[SS_SESSIONS] = {"sessions", sessions_columns, S_NATTS, CMD_UPDATE, ACL_UPDATE},
 	[SS_MESSAGES] = {"messages", messages_columns, M_NATTS, CMD_INSERT, ACL_INSERT},
+	[SS_IDEM_KEYS] = {"idempotency_keys", keys_columns, K_NATTS, CMD_INSERT, ACL_INSERT},
 };
 
 /* The table's OID: a member of the extension, in its schema (store.c). */
@@ -248,7 +278,8 @@ UseCachedChecks(ResultRelInfo *rri, SsTableId which)
  * Map the columns this file uses to rel's attribute numbers, checking each
  * one's type; dropped columns are skipped and added ones ignored here.  A
  * missing column or one of another type is an error, as the executor would
- * raise for a statement that names it.
+ * raise for a statement that names it; a missing optional column (one a
+ * table at an older version does not have) maps to attnum 0.
  */
 static void
 CheckTableShape(SsTable *t, SsTableId which)
@@ -271,6 +302,11 @@ CheckTableShape(SsTable *t, SsTableId which)
 
 			if (!a->attisdropped && strcmp(NameStr(a->attname), cols[c].name) == 0)
 				att = a;
+		}
+		if (att == NULL && cols[c].optional)
+		{
+			t->attnums[c] = InvalidAttrNumber;
+			continue;
 		}
 		if (att == NULL)
 			ereport(ERROR,
@@ -303,7 +339,8 @@ CheckTableShape(SsTable *t, SsTableId which)
 /*
  * The primary key the scans of this file rely on: a btree on
  * (app_name, user_id, session_id) for sessions, (user_id, sid, seq) for
- * messages, in the columns CheckTableShape found.
+ * messages, (user_id, sid, idempotency_key) for idempotency_keys, in the
+ * columns CheckTableShape found.
  */
 static void
 CheckPrimaryKey(SsTable *t, SsTableId which)
@@ -311,10 +348,12 @@ CheckPrimaryKey(SsTable *t, SsTableId which)
 	static const int key_columns[SS_NUM_TABLES][3] = {
 		[SS_SESSIONS] = {S_APP_NAME, S_USER_ID, S_SESSION_ID},
 		[SS_MESSAGES] = {M_USER_ID, M_SID, M_SEQ},
+		[SS_IDEM_KEYS] = {K_USER_ID, K_SID, K_IDEM_KEY},
 	};
 	static const char *const key_names[SS_NUM_TABLES] = {
 		[SS_SESSIONS] = "(app_name, user_id, session_id)",
 		[SS_MESSAGES] = "(user_id, sid, seq)",
+		[SS_IDEM_KEYS] = "(user_id, sid, idempotency_key)",
 	};
 	Form_pg_index index;
 	bool		ok;
@@ -434,15 +473,17 @@ ss_writes_end(SsCall *call)
 }
 
 /*
- * Default expressions of the columns an administrator added to messages,
- * evaluated for each inserted row as an INSERT naming only our columns
- * would (and as the apply worker fills columns a publisher lacks).
+ * Default expressions of the columns the inserts do not name (the first
+ * nours of this file's columns are named): the columns an administrator
+ * added, evaluated for each inserted row as an INSERT naming only our
+ * columns would (and as the apply worker fills columns a publisher lacks).
+ * For idempotency_keys these include request_digest and removed, which an
+ * insert of 1.0's form does not name either.
  */
 static void
-PrepareDefaults(SsTable *t, EState *estate)
+PrepareDefaults(SsTable *t, EState *estate, int nours)
 {
 	TupleDesc	desc = RelationGetDescr(t->rel);
-	int			nours = table_defs[SS_MESSAGES].ncolumns;
 
 	t->ndefaults = 0;
 	if (desc->natts == nours)
@@ -495,9 +536,11 @@ SetWrittenColumns(EState *estate, SsTable *t, SsTableId which)
 										   FirstLowInvalidHeapAttributeNumber);
 	}
 	else
-		for (int c = 0; c < M_NATTS; c++)
-			cols = bms_add_member(cols, t->attnums[c] -
-								  FirstLowInvalidHeapAttributeNumber);
+		for (int c = 0; c < table_defs[which].ncolumns; c++)
+			if (t->attnums[c] != InvalidAttrNumber &&
+				!(which == SS_IDEM_KEYS && c + 1 == K_OPERATION))
+				cols = bms_add_member(cols, t->attnums[c] -
+									  FirstLowInvalidHeapAttributeNumber);
 	SS_RTE_SET_COLUMNS(estate, which + 1,
 					   which == SS_SESSIONS ? NULL : cols,
 					   which == SS_SESSIONS ? cols : NULL,
@@ -557,7 +600,9 @@ OpenForWrite(SsCall *call, SsTable *t, SsTableId which, Oid pkoid)
 	t->slot = table_slot_create(rel, &estate->es_tupleTable);
 	t->estate = estate;
 	if (which == SS_MESSAGES)
-		PrepareDefaults(t, estate);
+		PrepareDefaults(t, estate, M_NATTS);
+	else if (which == SS_IDEM_KEYS)
+		PrepareDefaults(t, estate, K_UPDATE_TIME);
 	MemoryContextSwitchTo(old);
 }
 
@@ -606,7 +651,7 @@ ss_table(SsCall *call, SsTableId which, bool for_write)
 		t->pkey = index_open(pkoid, AccessShareLock);
 		t->pkey_opened = true;
 	}
-	if (which == SS_SESSIONS)
+	if (which != SS_MESSAGES)
 		CheckPrimaryKey(t, which);
 	MemoryContextSwitchTo(old);
 	return t;
@@ -640,22 +685,16 @@ CheckWritable(SsTable *t)
 }
 
 /*
- * Find the head row of a session through the sessions primary key, on
- * snapshot snap.  Returns a copy of the row (t_self set), or NULL.
+ * The row of t whose primary key (three columns, checked by
+ * CheckPrimaryKey) equals keys, on snapshot snap: a copy (t_self set), or
+ * NULL.
  */
-HeapTuple
-ss_fetch_head(SsTable *t, const SessionKey *key, Snapshot snap)
+static HeapTuple
+FetchByPrimaryKey(SsTable *t, ScanKeyData *keys, Snapshot snap)
 {
-	ScanKeyData keys[3];
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	HeapTuple	tuple = NULL;
-	text	   *values[3] = {key->app_name, key->user_id, key->session_id};
-
-	for (int i = 0; i < 3; i++)
-		ScanKeyEntryInitialize(&keys[i], 0, i + 1, BTEqualStrategyNumber,
-							   InvalidOid, t->pkey->rd_indcollation[i],
-							   F_TEXTEQ, PointerGetDatum(values[i]));
 
 	slot = t->slot != NULL ? t->slot : table_slot_create(t->rel, NULL);
 	scan = SS_INDEX_BEGINSCAN(t->rel, t->pkey, snap, 3, 0);
@@ -668,6 +707,23 @@ ss_fetch_head(SsTable *t, const SessionKey *key, Snapshot snap)
 	else
 		ExecDropSingleTupleTableSlot(slot);
 	return tuple;
+}
+
+/*
+ * Find the head row of a session through the sessions primary key, on
+ * snapshot snap.  Returns a copy of the row (t_self set), or NULL.
+ */
+HeapTuple
+ss_fetch_head(SsTable *t, const SessionKey *key, Snapshot snap)
+{
+	ScanKeyData keys[3];
+	text	   *values[3] = {key->app_name, key->user_id, key->session_id};
+
+	for (int i = 0; i < 3; i++)
+		ScanKeyEntryInitialize(&keys[i], 0, i + 1, BTEqualStrategyNumber,
+							   InvalidOid, t->pkey->rd_indcollation[i],
+							   F_TEXTEQ, PointerGetDatum(values[i]));
+	return FetchByPrimaryKey(t, keys, snap);
 }
 
 /* Column col (S_*) of a sessions row; a NULL is corrupt data, not a value. */
@@ -915,13 +971,72 @@ ss_prepare_messages(Jsonb *messages, int n)
 	return out;
 }
 
+/* Whether two text values hold the same bytes. */
+static bool
+TextBytesEqual(text *a, text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)) == 0;
+}
+
+/*
+ * The defaults of the columns an insert into t does not name, into slot,
+ * except for the columns of skip (attnums, nskip of them): the insert sets
+ * those.
+ */
+static void
+FillDefaults(SsTable *t, TupleTableSlot *slot, const AttrNumber *skip,
+			 int nskip)
+{
+	ExprContext *econtext = GetPerTupleExprContext(t->estate);
+
+	for (int d = 0; d < t->ndefaults; d++)
+	{
+		int			i = t->default_attnums[d] - 1;
+		bool		named = false;
+
+		for (int k = 0; k < nskip; k++)
+			named |= skip[k] == t->default_attnums[d];
+		if (!named)
+			slot->tts_values[i] = ExecEvalExpr(t->defaults[d], econtext,
+											   &slot->tts_isnull[i]);
+	}
+}
+
+/*
+ * Insert the row in slot, which went through the BEFORE INSERT row
+ * triggers (if any), as ExecSimpleRelationInsert does from there on:
+ * generated columns, constraints, the tuple, its index entries, the AFTER
+ * row triggers.
+ */
+static void
+InsertTriggeredRow(SsTable *t, TupleTableSlot *slot)
+{
+	ResultRelInfo *rri = t->rri;
+	EState	   *estate = t->estate;
+	Relation	rel = t->rel;
+	List	   *recheck = NIL;
+
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
+	if (rel->rd_att->constr)
+		ExecConstraints(rri, slot, estate);
+	if (rel->rd_rel->relispartition)
+		ExecPartitionCheck(rri, slot, estate, true);
+	simple_table_tuple_insert(rel, slot);
+	if (rri->ri_NumIndices > 0)
+		recheck = SS_INSERT_INDEX_TUPLES(rri, slot, estate, false,
+										 SS_UPDATE_INDEXES_ALL);
+	ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
+	list_free(recheck);
+}
+
 /* Fill slot with the message row (user_id, sid, seq, message, create_time). */
 static void
 FillMessage(SsTable *t, TupleTableSlot *slot, text *user_id, int64 sid,
 			int64 seq, Datum message, TimestampTz create_time)
 {
 	TupleDesc	desc = RelationGetDescr(t->rel);
-	ExprContext *econtext = GetPerTupleExprContext(t->estate);
 
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
@@ -932,13 +1047,7 @@ FillMessage(SsTable *t, TupleTableSlot *slot, text *user_id, int64 sid,
 	slot->tts_values[t->attnums[M_CREATE_TIME - 1] - 1] = TimestampTzGetDatum(create_time);
 	for (int c = 0; c < M_NATTS; c++)
 		slot->tts_isnull[t->attnums[c] - 1] = false;
-	for (int d = 0; d < t->ndefaults; d++)
-	{
-		int			i = t->default_attnums[d] - 1;
-
-		slot->tts_values[i] = ExecEvalExpr(t->defaults[d], econtext,
-										   &slot->tts_isnull[i]);
-	}
+	FillDefaults(t, slot, NULL, 0);
 	ExecStoreVirtualTuple(slot);
 }
 
@@ -964,13 +1073,7 @@ CheckTriggerKeptMessage(SsTable *t, TupleTableSlot *slot, text *user_id,
 		if (isnull)
 			same = false;
 		else if (kept[k] == M_USER_ID)
-		{
-			text	   *have = DatumGetTextPP(d);
-
-			same = VARSIZE_ANY_EXHDR(have) == VARSIZE_ANY_EXHDR(user_id) &&
-				memcmp(VARDATA_ANY(have), VARDATA_ANY(user_id),
-					   VARSIZE_ANY_EXHDR(user_id)) == 0;
-		}
+			same = TextBytesEqual(DatumGetTextPP(d), user_id);
 		else
 			same = DatumGetInt64(d) == (kept[k] == M_SID ? sid : seq);
 		if (!same)
@@ -992,30 +1095,13 @@ static void
 InsertMessageThroughTriggers(SsTable *t, TupleTableSlot *slot,
 							 text *user_id, int64 sid, int64 seq)
 {
-	ResultRelInfo *rri = t->rri;
-	EState	   *estate = t->estate;
-	Relation	rel = t->rel;
-	List	   *recheck = NIL;
-
-	if (!ExecBRInsertTriggers(estate, rri, slot))
+	if (!ExecBRInsertTriggers(t->estate, t->rri, slot))
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("a trigger on session_store.messages skipped the insert of a message"),
 				 errdetail("Triggers on session_store.messages must not cancel the extension's inserts.")));
 	CheckTriggerKeptMessage(t, slot, user_id, sid, seq);
-
-	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
-		ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
-	if (rel->rd_att->constr)
-		ExecConstraints(rri, slot, estate);
-	if (rel->rd_rel->relispartition)
-		ExecPartitionCheck(rri, slot, estate, true);
-	simple_table_tuple_insert(rel, slot);
-	if (rri->ri_NumIndices > 0)
-		recheck = SS_INSERT_INDEX_TUPLES(rri, slot, estate, false,
-										 SS_UPDATE_INDEXES_ALL);
-	ExecARInsertTriggers(estate, rri, slot, recheck, NULL);
-	list_free(recheck);
+	InsertTriggeredRow(t, slot);
 }
 
 /*
@@ -1093,4 +1179,160 @@ ss_insert_messages(SsTable *t, text *user_id, int64 sid, int64 first_seq,
 			ExecClearTuple(slots[i]);
 		}
 	}
+}
+
+/*
+ * Idempotency keys of append_messages and replace_messages.
+ *
+ * The key is looked up by the idempotency_keys primary key under the
+ * session lock, on the snapshot the head was read on (ss_locked_snapshot:
+ * what the previous holder committed is visible, as it was to the SPI
+ * statement this replaces), and stored as an INSERT would store it.  The
+ * columns are those the SQL of each version names: 1.0's seven, with 1.1
+ * (with_digest) request_digest and removed too; operation is read, never
+ * written (NULL, or its default, is an append's key).
+ */
+
+/* Whether idempotency_keys (t) has column col (the optional ones vary). */
+bool
+ss_keys_table_has(SsTable *t, SsKeyColumn col)
+{
+	return t->attnums[K_FIRST_SEQ - 1 + col] != InvalidAttrNumber;
+}
+
+/* The attnum of key column col, 42703 if the table does not have it. */
+static AttrNumber
+KeyAttnum(SsTable *t, SsKeyColumn col)
+{
+	int			c = K_FIRST_SEQ - 1 + col;
+
+	if (t->attnums[c] == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table session_store.idempotency_keys does not exist",
+						keys_columns[c].name)));
+	return t->attnums[c];
+}
+
+/*
+ * Look up key idem_key of session (user_id, sid) on snapshot snap; true and
+ * its columns in *row (in the current memory context; operation NULL when
+ * the table has none, the 1.1 columns NULL unless with_digest) if found.
+ */
+bool
+ss_fetch_key(SsTable *t, text *user_id, int64 sid, text *idem_key,
+			 bool with_digest, Snapshot snap, SsKeyRow *row)
+{
+	ScanKeyData keys[3];
+	HeapTuple	tuple;
+	TupleDesc	desc = RelationGetDescr(t->rel);
+
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   t->pkey->rd_indcollation[0], F_TEXTEQ,
+						   PointerGetDatum(user_id));
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   t->pkey->rd_indcollation[1], F_INT8EQ,
+						   Int64GetDatum(sid));
+	ScanKeyEntryInitialize(&keys[2], 0, 3, BTEqualStrategyNumber, InvalidOid,
+						   t->pkey->rd_indcollation[2], F_TEXTEQ,
+						   PointerGetDatum(idem_key));
+	tuple = FetchByPrimaryKey(t, keys, snap);
+	if (tuple == NULL)
+		return false;
+	for (int c = 0; c < KC_NCOLUMNS; c++)
+	{
+		row->values[c] = (Datum) 0;
+		row->nulls[c] = true;
+		if (c >= KC_REQUEST_DIGEST && !with_digest)
+			continue;
+		if (c == KC_OPERATION && !ss_keys_table_has(t, KC_OPERATION))
+			continue;
+		row->values[c] = heap_getattr(tuple, KeyAttnum(t, c), desc,
+									  &row->nulls[c]);
+	}
+	return true;
+}
+
+/*
+ * 09000 unless a key row that went through the BEFORE INSERT row triggers
+ * still belongs to the session and the key it was stored for: a retry
+ * would not find it.
+ */
+static void
+CheckTriggerKeptKey(SsTable *t, TupleTableSlot *slot, text *user_id,
+					int64 sid, text *idem_key)
+{
+	static const int kept[] = {K_USER_ID, K_SID, K_IDEM_KEY};
+	bool		isnull;
+
+	for (int k = 0; k < lengthof(kept); k++)
+	{
+		Datum		d = slot_getattr(slot, t->attnums[kept[k] - 1], &isnull);
+		bool		same;
+
+		if (isnull)
+			same = false;
+		else if (kept[k] == K_SID)
+			same = DatumGetInt64(d) == sid;
+		else
+			same = TextBytesEqual(DatumGetTextPP(d),
+								  kept[k] == K_USER_ID ? user_id : idem_key);
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("a trigger on session_store.idempotency_keys changed column \"%s\" of a key",
+							keys_columns[kept[k] - 1].name),
+					 errdetail("Triggers on session_store.idempotency_keys must leave user_id, sid and idempotency_key as the extension sets them.")));
+	}
+}
+
+/*
+ * Store key idem_key of session (user_id, sid) with the columns of row,
+ * as the INSERT of 1.0 (first_seq .. update_time) or, with_digest, of 1.1
+ * (and request_digest, removed) would: other columns get their defaults;
+ * BEFORE and AFTER row triggers, constraints and every index as for the
+ * messages.  A BEFORE trigger may not skip the row or move it to another
+ * key (09000).  A key stored twice is the primary key's 23505.
+ */
+void
+ss_insert_key(SsTable *t, text *user_id, int64 sid, text *idem_key,
+			  bool with_digest, const SsKeyRow *row)
+{
+	TupleTableSlot *slot = t->slot;
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	int			ncols = with_digest ? KC_OPERATION : KC_REQUEST_DIGEST;
+	AttrNumber	named[KC_NCOLUMNS];
+
+	CheckWritable(t);
+	t->estate->es_output_cid = GetCurrentCommandId(true);
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+	slot->tts_values[t->attnums[K_USER_ID - 1] - 1] = PointerGetDatum(user_id);
+	slot->tts_values[t->attnums[K_SID - 1] - 1] = Int64GetDatum(sid);
+	slot->tts_values[t->attnums[K_IDEM_KEY - 1] - 1] = PointerGetDatum(idem_key);
+	for (int k = K_USER_ID; k <= K_IDEM_KEY; k++)
+		slot->tts_isnull[t->attnums[k - 1] - 1] = false;
+	for (int c = 0; c < ncols; c++)
+	{
+		AttrNumber	a = KeyAttnum(t, c);
+
+		named[c] = a;
+		slot->tts_values[a - 1] = row->values[c];
+		slot->tts_isnull[a - 1] = row->nulls[c];
+	}
+	FillDefaults(t, slot, named, ncols);
+	ExecStoreVirtualTuple(slot);
+
+	if (t->rri->ri_TrigDesc && t->rri->ri_TrigDesc->trig_insert_before_row)
+	{
+		if (!ExecBRInsertTriggers(t->estate, t->rri, slot))
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("a trigger on session_store.idempotency_keys skipped the insert of a key"),
+					 errdetail("Triggers on session_store.idempotency_keys must not cancel the extension's inserts.")));
+		CheckTriggerKeptKey(t, slot, user_id, sid, idem_key);
+	}
+	InsertTriggeredRow(t, slot);
+	ResetPerTupleExprContext(t->estate);
+	ExecClearTuple(slot);
 }

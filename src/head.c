@@ -125,21 +125,39 @@ ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 		 * created by the command updating it.
 		 */
 		CommandCounterIncrement();
-		if (IsolationUsesXactSnapshot())
-			snap = RegisterSnapshot(GetTransactionSnapshot());
-		else
-			snap = SnapshotSelf;
+		snap = ss_locked_snapshot();
 	}
 	old = MemoryContextSwitchTo(call->callcxt);	/* outlives SPI memory */
 	tuple = ss_fetch_head(t, key, snap);
 	MemoryContextSwitchTo(old);
-	if (snap != SnapshotSelf)
-		UnregisterSnapshot(snap);
+	ss_release_locked_snapshot(snap);
 	if (tuple == NULL)
 		return false;
 	ss_head_from_tuple(t, tuple, head);
 	head->tuple = tuple;
 	return true;
+}
+
+/*
+ * The snapshot of a read under the session lock (see ss_read_head): under
+ * READ COMMITTED SnapshotSelf, which sees what the previous lock holder
+ * committed and what this transaction wrote; under REPEATABLE READ and
+ * SERIALIZABLE the transaction's snapshot, with the current command id.
+ * Release it with ss_release_locked_snapshot.
+ */
+Snapshot
+ss_locked_snapshot(void)
+{
+	if (IsolationUsesXactSnapshot())
+		return RegisterSnapshot(GetTransactionSnapshot());
+	return SnapshotSelf;
+}
+
+void
+ss_release_locked_snapshot(Snapshot snap)
+{
+	if (snap != SnapshotSelf)
+		UnregisterSnapshot(snap);
 }
 
 /*

@@ -23,7 +23,9 @@
  * The columns exist from 1.2 on.  The five functions read their key
  * argument only when they were called through their 1.2 declaration (the
  * database is then at 1.2); append_messages and replace_messages keep their
- * signatures, and ask ss_keys_have_kinds() before they read operation.
+ * signatures: on a single node they read and store their keys through
+ * direct.c, which finds operation among the table's columns; distributed,
+ * they ask ss_keys_have_kinds() before they read it.
  *
  *-------------------------------------------------------------------------
  */

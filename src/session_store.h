@@ -186,17 +186,18 @@ typedef enum SsTableId
 {
 	SS_SESSIONS,
 	SS_MESSAGES,
+	SS_IDEM_KEYS,				/* idempotency_keys: the keys of appends */
 	SS_NUM_TABLES
 } SsTableId;
 
-#define SS_MAX_TABLE_COLUMNS 9
+#define SS_MAX_TABLE_COLUMNS 10
 
 typedef struct SsTable
 {
 	Relation	rel;			/* NULL until opened */
 	bool		for_write;		/* opened as a result relation */
 	AttrNumber	attnums[SS_MAX_TABLE_COLUMNS];	/* our columns in rel */
-	Relation	pkey;			/* primary key (sessions) */
+	Relation	pkey;			/* primary key */
 	bool		pkey_opened;	/* opened here, not by ExecOpenIndices */
 	/* for writes: the executor's view of the table */
 	struct EState *estate;
@@ -205,7 +206,7 @@ typedef struct SsTable
 	bool		plain_indexes;	/* see InsertHeadIndexEntries */
 	bool		epq_active;
 	EPQState	epqstate;		/* for BEFORE UPDATE row triggers */
-	/* defaults of columns added to messages */
+	/* defaults of the columns the inserts do not name (added ones) */
 	int			ndefaults;
 	AttrNumber *default_attnums;
 	struct ExprState **defaults;
@@ -275,6 +276,8 @@ typedef struct SessionHead
 extern bool ss_read_head(SsCall *call, const SessionKey *key, bool for_update,
 						 SessionHead *head);
 extern void ss_lock_head(SsCall *call, const SessionKey *key, SessionHead *head);
+extern Snapshot ss_locked_snapshot(void);
+extern void ss_release_locked_snapshot(Snapshot snap);
 extern void ss_check_version(FunctionCallInfo fcinfo, int argno,
 							 const SessionKey *key, const SessionHead *head);
 extern int64 ss_seq_after(const SessionKey *key, int64 last_seq, int64 n);
@@ -301,6 +304,35 @@ extern Datum *ss_prepare_messages(Jsonb *messages, int n);
 extern void ss_insert_messages(SsTable *t, text *user_id, int64 sid,
 							   int64 first_seq, Datum *messages, int n,
 							   TimestampTz create_time);
+
+/*
+ * An append's idempotency key row, as direct.c reads and writes it: the
+ * columns of 1.0, then 1.1's request_digest and removed (has_digest), then
+ * 1.2's operation (read only).  values/nulls are indexed by SsKeyColumn.
+ */
+typedef enum SsKeyColumn
+{
+	KC_FIRST_SEQ,
+	KC_LAST_SEQ,
+	KC_VERSION,
+	KC_UPDATE_TIME,
+	KC_REQUEST_DIGEST,
+	KC_REMOVED,
+	KC_OPERATION,
+	KC_NCOLUMNS
+} SsKeyColumn;
+
+typedef struct SsKeyRow
+{
+	Datum		values[KC_NCOLUMNS];
+	bool		nulls[KC_NCOLUMNS];
+} SsKeyRow;
+
+extern bool ss_keys_table_has(SsTable *t, SsKeyColumn col);
+extern bool ss_fetch_key(SsTable *t, text *user_id, int64 sid, text *idem_key,
+						 bool with_digest, Snapshot snap, SsKeyRow *row);
+extern void ss_insert_key(SsTable *t, text *user_id, int64 sid, text *idem_key,
+						  bool with_digest, const SsKeyRow *row);
 
 /* session.c: helpers shared with the other files */
 #define SS_SESSION_NATTS 8		/* columns of session_store.session */

@@ -737,6 +737,7 @@ ForgetExtensionTables(Datum arg, Oid relid)
 static const char *const table_names[SS_NUM_TABLES] = {
 	[SS_SESSIONS] = "sessions",
 	[SS_MESSAGES] = "messages",
+	[SS_IDEM_KEYS] = "idempotency_keys",
 };
 
 const SsExtension *
