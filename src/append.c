@@ -53,6 +53,7 @@
 #include "common/sha2.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
 /* Columns of append_messages' result; replace_messages adds "removed". */
 enum
@@ -175,6 +176,14 @@ LookupKeyDirect(SsCall *call, const SessionKey *key, int64 sid,
 	found = ss_fetch_key(t, key->user_id, sid, idem_key, with_digest, snap,
 						 &row);
 	ss_release_locked_snapshot(snap);
+	/*
+	 * Under REPEATABLE READ or SERIALIZABLE a key stored after the snapshot
+	 * by a call that left the head alone (a pop, rewind or clear that
+	 * removed nothing) is 40001 here, not 23505 when it is stored again.
+	 */
+	if (!found && IsolationUsesXactSnapshot() &&
+		ss_fetch_key(t, key->user_id, sid, idem_key, false, SnapshotSelf, &row))
+		ss_report_key_committed_since(key, idem_key);
 	MemoryContextSwitchTo(old);
 	if (!found)
 		return false;

@@ -184,8 +184,14 @@ ss_check_key_committed_since(SsQuery q, const SessionKey *key, text *idem_key,
 {
 	if (!IsolationUsesXactSnapshot() || ss_in_citus_mode)
 		return;
-	if (ss_exec_latest(q, args, NULL) == 0)
-		return;
+	if (ss_exec_latest(q, args, NULL) > 0)
+		ss_report_key_committed_since(key, idem_key);
+}
+
+/* The 40001 of ss_check_key_committed_since. */
+void
+ss_report_key_committed_since(const SessionKey *key, text *idem_key)
+{
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("could not serialize access due to concurrent use of idempotency key \"%s\"",

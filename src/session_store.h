@@ -379,6 +379,8 @@ extern void ss_store_call_key(const SessionKey *key, int64 sid,
 							  const SsKeyResult *res);
 extern void ss_check_key_committed_since(SsQuery q, const SessionKey *key,
 										 text *idem_key, Datum *args);
+SS_NORETURN_BEFORE extern void ss_report_key_committed_since(const SessionKey *key,
+															 text *idem_key) SS_NORETURN_AFTER;
 
 /* errors shared by several functions */
 SS_NORETURN_BEFORE extern void ss_report_session_missing(const SessionKey *key) SS_NORETURN_AFTER;
