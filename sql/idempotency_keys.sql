@@ -172,15 +172,15 @@ SELECT session_store.delete_session('ik', 'p', 'p3');
 
 -- a BEFORE INSERT trigger that cancels the key's (or the session's) insert:
 -- a clean 09000, never a call reporting a key or a session it did not store
-CREATE FUNCTION test.skip_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE FUNCTION test.cancel_insert() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
 SELECT session_id FROM session_store.create_session('ik', 'p', NULL, 'p4');
 CREATE TRIGGER skip_key BEFORE INSERT ON session_store.idempotency_keys
-    FOR EACH ROW EXECUTE FUNCTION test.skip_row();
+    FOR EACH ROW EXECUTE FUNCTION test.cancel_insert();
 SELECT test.try($$SELECT session_store.clear_session('ik', 'p', 'p4', idempotency_key => 'ks')$$);
 SELECT test.try($$SELECT session_store.create_session('ik', 'p', NULL, 'p5', idempotency_key => 'ks')$$);
 DROP TRIGGER skip_key ON session_store.idempotency_keys;
 CREATE TRIGGER skip_session BEFORE INSERT ON session_store.sessions
-    FOR EACH ROW EXECUTE FUNCTION test.skip_row();
+    FOR EACH ROW EXECUTE FUNCTION test.cancel_insert();
 SELECT test.try($$SELECT session_store.create_session('ik', 'p', NULL, 'p5')$$);
 SELECT test.try($$SELECT session_store.fork_session('ik', 'p', 'p4', 'p5')$$);
 DROP TRIGGER skip_session ON session_store.sessions;
