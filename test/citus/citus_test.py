@@ -103,6 +103,18 @@ def check_shard_columns(what):
 
 
 # ---------------------------------------------------------------------------
+# delegate_functions() (1.2) on a fresh installation: refused before
+# distribute(), nothing left to do after it
+# ---------------------------------------------------------------------------
+c.execute("CREATE EXTENSION session_store")
+ck.check(error_of(c, "SELECT * FROM session_store.delegate_functions()") == "55000",
+         "delegate_functions() before distribute(): 55000")
+c.execute("SELECT session_store.distribute(2)")
+rows = c.execute("SELECT * FROM session_store.delegate_functions()").fetchall()
+ck.check(rows == [], "delegate_functions() after distribute(): nothing left to delegate", rows)
+c.execute("DROP EXTENSION session_store")
+
+# ---------------------------------------------------------------------------
 # A 1.0 installation with data, updated to 1.1, distributed in one call;
 # then updated to the newest version while distributed
 # ---------------------------------------------------------------------------
@@ -155,6 +167,16 @@ ck.check(failure is None and node_versions() == [latest],
 # the step after the update: delegate the signatures it added
 # (session_store.delegate_functions(), 1.2), then nothing left to do
 if latest != "1.1":
+    # before it, the new signatures are not delegated but work (the
+    # coordinator runs them, routing each statement)
+    plan = "\n".join(r[0] for r in c.execute(
+        "EXPLAIN SELECT * FROM session_store.create_session('pre', 'u6', NULL, 'n6', idempotency_key => 'c0')"))
+    made = one(c, "SELECT version FROM session_store.create_session('pre', 'u6', NULL, 'n6', idempotency_key => 'c0')")
+    again = one(c, "SELECT version FROM session_store.create_session('pre', 'u6', NULL, 'n6', idempotency_key => 'c0')")
+    gone = one(c, "SELECT session_store.delete_session('pre', 'u6', 'n6')")
+    ck.check("Citus Adaptive" not in plan and made == again == (0,) and gone == (True,),
+             "after the update, before delegate_functions(): a new signature is not delegated, and works",
+             (plan, made, again, gone))
     try:
         added = sorted(r[0] for r in c.execute(
             "SELECT f::text FROM session_store.delegate_functions() f"))
@@ -218,8 +240,9 @@ rows = app.execute("SELECT first_seq FROM session_store.append_messages('priv', 
 app.execute("COMMIT")
 ck.check(rows == [(2,)], "... and inside an explicit transaction (not delegated)", rows)
 ck.check(error_of(app, "SELECT * FROM session_store.sessions") == "42501"
-         and error_of(app, "SELECT session_store.distribute()") == "42501",
-         "it cannot read the tables, nor distribute")
+         and error_of(app, "SELECT session_store.distribute()") == "42501"
+         and (latest == "1.1" or error_of(app, "SELECT * FROM session_store.delegate_functions()") == "42501"),
+         "it cannot read the tables, nor distribute, nor delegate the functions")
 app.close()
 
 # ---------------------------------------------------------------------------
