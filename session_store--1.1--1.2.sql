@@ -43,10 +43,21 @@ $guard$;
  * rewriting it.  An operation the functions do not know (a row written
  * around the API) is refused when it is read (XX001).
  */
-ALTER TABLE session_store.idempotency_keys
-    ADD COLUMN operation text COLLATE "C",
-    ADD COLUMN popped_message jsonb,
-    ADD COLUMN popped_time timestamptz;
+/*
+ * Through EXECUTE, with IF NOT EXISTS, for a distributed installation: Citus
+ * propagates a DDL on a distributed table with the statement's query
+ * string, which for a statement of this script would be the whole script
+ * (42601 on the workers); and Citus then runs this script on every worker
+ * itself, where the columns are already there.
+ */
+DO LANGUAGE plpgsql $keys$
+BEGIN
+    EXECUTE 'ALTER TABLE session_store.idempotency_keys
+        ADD COLUMN IF NOT EXISTS operation text COLLATE "C",
+        ADD COLUMN IF NOT EXISTS popped_message jsonb,
+        ADD COLUMN IF NOT EXISTS popped_time timestamptz';
+END
+$keys$;
 
 /*
  * Functions whose argument list grows by a trailing idempotency_key.  Each
@@ -167,30 +178,79 @@ DROP FUNCTION session_store.clear_session(text, text, text, bigint);
 -- == Citus ==
 
 /*
- * On a database already distributed (session_store.distribute()), the new
- * signatures are delegated by user_id like the ones they replace.
+ * delegate_functions(): on a distributed installation, delegate by user_id
+ * every function of the extension that takes a required user_id and is not
+ * delegated yet, colocated with sessions as distribute() does; returns the
+ * signatures it delegated (none when there is nothing left to do).  The
+ * step after ALTER EXTENSION UPDATE of a distributed installation: the new
+ * signatures of an update cannot be delegated inside the update, because
+ * Citus updates the workers only after the coordinator's script.
+ * Same caller as distribute(): a superuser or the extension owner.
+ * Without Citus: 0A000; not distributed: 55000.
  */
-DO LANGUAGE plpgsql $distributed$
+CREATE FUNCTION session_store.delegate_functions()
+RETURNS SETOF pg_catalog.regprocedure
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $delegate$
 DECLARE
-    fn pg_catalog.text;
+    fn pg_catalog.regprocedure;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
                    WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
-        RETURN;
+        RAISE EXCEPTION USING
+            ERRCODE = 'feature_not_supported',
+            MESSAGE = 'extension "citus" is not installed in this database',
+            HINT = 'session_store.delegate_functions() runs on the coordinator of a Citus cluster, after session_store.distribute().';
+    END IF;
+    IF NOT (SELECT pg_catalog.pg_has_role(pg_catalog.current_user(), e.extowner, 'USAGE')
+            FROM pg_catalog.pg_extension e
+            WHERE e.extname OPERATOR(pg_catalog.=) 'session_store') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'permission denied to delegate the functions of extension "session_store"',
+            DETAIL = 'Only the owner of the extension or a superuser can delegate its functions.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition
                    WHERE logicalrelid OPERATOR(pg_catalog.=) 'session_store.sessions'::pg_catalog.regclass) THEN
-        RETURN;
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = 'extension "session_store" is not distributed',
+            HINT = 'Distribute it with session_store.distribute(), which delegates the functions too.';
     END IF;
-    FOREACH fn IN ARRAY ARRAY[
-        'session_store.create_session(text, text, jsonb, text, boolean, text)',
-        'session_store.fork_session(text, text, text, text, bigint, text)',
-        'session_store.pop_message(text, text, text, bigint, text)',
-        'session_store.rewind_session(text, text, text, bigint, bigint, text)',
-        'session_store.clear_session(text, text, text, bigint, text)']
+
+    /*
+     * user_id is the second input argument and has no default (list_sessions
+     * and count_sessions take an optional one: not delegated, as in
+     * distribute()); members of the extension only.
+     */
+    FOR fn IN
+        SELECT p.oid::pg_catalog.regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_depend d
+          ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+         AND d.objid OPERATOR(pg_catalog.=) p.oid
+         AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+         AND d.deptype OPERATOR(pg_catalog.=) 'e'
+        JOIN pg_catalog.pg_extension e
+          ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+         AND e.extname OPERATOR(pg_catalog.=) 'session_store'
+        WHERE p.pronamespace OPERATOR(pg_catalog.=) 'session_store'::pg_catalog.regnamespace
+          AND p.proargnames[2] OPERATOR(pg_catalog.=) 'user_id'
+          AND (p.proargmodes IS NULL OR p.proargmodes[2] OPERATOR(pg_catalog.=) 'i')
+          AND p.pronargs OPERATOR(pg_catalog.-) p.pronargdefaults OPERATOR(pg_catalog.>=) 2
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_catalog.pg_dist_object o
+              WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                AND o.objid OPERATOR(pg_catalog.=) p.oid
+                AND o.distribution_argument_index IS NOT NULL)
+        ORDER BY p.proname, p.oid
     LOOP
-        PERFORM pg_catalog.create_distributed_function(fn::pg_catalog.regprocedure,
-            'user_id', colocate_with => 'session_store.sessions');
+        PERFORM pg_catalog.create_distributed_function(fn, 'user_id',
+            colocate_with => 'session_store.sessions');
+        RETURN NEXT fn;
     END LOOP;
 END
-$distributed$;
+$delegate$;
+
+REVOKE EXECUTE ON FUNCTION session_store.delegate_functions() FROM PUBLIC;

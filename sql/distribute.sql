@@ -13,3 +13,11 @@ SELECT session_store.delete_session('dist', 'u', 's');
 -- not for PUBLIC; one optional argument
 SELECT has_function_privilege('public', 'session_store.distribute(integer)', 'EXECUTE') AS public_execute;
 SELECT pg_get_function_arguments('session_store.distribute(integer)'::regprocedure);
+--
+-- delegate_functions() (1.2), the step after updating a distributed
+-- installation: without Citus, the same clean error
+--
+SELECT test.try($$SELECT * FROM session_store.delegate_functions()$$);
+SELECT has_function_privilege('public', 'session_store.delegate_functions()', 'EXECUTE') AS public_execute;
+SELECT p.proconfig, pg_get_function_result(p.oid) AS result
+FROM pg_proc p WHERE p.oid = 'session_store.delegate_functions()'::regprocedure;

@@ -404,7 +404,7 @@ check $db "the keys stored before 1.2 have no operation (append keys)" \
 	"SELECT count(*) = 39 AND count(operation) = 0 AND count(popped_message) = 0 AND count(popped_time) = 0
 	 FROM session_store.idempotency_keys"
 check $db "one function per name: no 1.1 signature left beside its 1.2 one" \
-	"SELECT count(*) = 16 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
+	"SELECT count(*) = 17 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
 	 WHERE pronamespace = 'session_store'::regnamespace GROUP BY proname) p"
 check $db "the 1.2 signatures are the ones left, members of the extension" \
 	"SELECT to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean, text)') IS NOT NULL
@@ -417,9 +417,15 @@ check $db "the 1.2 signatures are the ones left, members of the extension" \
 	    AND to_regprocedure('session_store.pop_message(text, text, text, bigint)') IS NULL
 	    AND to_regprocedure('session_store.rewind_session(text, text, text, bigint, bigint)') IS NULL
 	    AND to_regprocedure('session_store.clear_session(text, text, text, bigint)') IS NULL
-	    AND (SELECT count(*) = 16 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	    AND (SELECT count(*) = 17 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 	         WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 	           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store'))"
+check $db "delegate_functions() (1.2): a member of the extension, executable by its owner only" \
+	"SELECT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+	           AND d.objid = 'session_store.delegate_functions()'::regprocedure AND d.deptype = 'e'
+	           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store'))
+	    AND NOT EXISTS (SELECT 1 FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+	                    WHERE p.oid = 'session_store.delegate_functions()'::regprocedure AND a.grantee <> p.proowner)"
 check $db "every EXECUTE grant carried to the replacing signature (PUBLIC and grant options too)" \
 	"SELECT string_agg(g, E'\n' ORDER BY g) = \$e\$$grants_1_1\$e\$
 	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%fork_session:ss_up_reader:true%'

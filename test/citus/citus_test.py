@@ -103,6 +103,18 @@ def check_shard_columns(what):
 
 
 # ---------------------------------------------------------------------------
+# delegate_functions() (1.2) on a fresh installation: refused before
+# distribute(), nothing left to do after it
+# ---------------------------------------------------------------------------
+c.execute("CREATE EXTENSION session_store")
+ck.check(error_of(c, "SELECT * FROM session_store.delegate_functions()") == "55000",
+         "delegate_functions() before distribute(): 55000")
+c.execute("SELECT session_store.distribute(2)")
+rows = c.execute("SELECT * FROM session_store.delegate_functions()").fetchall()
+ck.check(rows == [], "delegate_functions() after distribute(): nothing left to delegate", rows)
+c.execute("DROP EXTENSION session_store")
+
+# ---------------------------------------------------------------------------
 # A 1.0 installation with data, updated to 1.1, distributed in one call;
 # then updated to the newest version while distributed
 # ---------------------------------------------------------------------------
@@ -152,12 +164,71 @@ except psycopg.Error as e:
 ck.check(failure is None and node_versions() == [latest],
          f"ALTER EXTENSION UPDATE of the distributed installation (1.1 to {latest}) reached every node",
          (failure, node_versions()))
+# the step after the update: delegate the signatures it added
+# (session_store.delegate_functions(), 1.2), then nothing left to do
+if latest != "1.1":
+    # before it, the new signatures are not delegated but work (the
+    # coordinator runs them, routing each statement)
+    plan = "\n".join(r[0] for r in c.execute(
+        "EXPLAIN SELECT * FROM session_store.create_session('pre', 'u6', NULL, 'n6', idempotency_key => 'c0')"))
+    made = one(c, "SELECT version FROM session_store.create_session('pre', 'u6', NULL, 'n6', idempotency_key => 'c0')")
+    again = one(c, "SELECT version FROM session_store.create_session('pre', 'u6', NULL, 'n6', idempotency_key => 'c0')")
+    gone = one(c, "SELECT session_store.delete_session('pre', 'u6', 'n6')")
+    ck.check("Citus Adaptive" not in plan and made == again == (0,) and gone == (True,),
+             "after the update, before delegate_functions(): a new signature is not delegated, and works",
+             (plan, made, again, gone))
+    try:
+        added = sorted(r[0] for r in c.execute(
+            "SELECT f::text FROM session_store.delegate_functions() f"))
+        failure = None
+    except psycopg.Error as e:
+        added, failure = None, (sqlstate(e), str(e).strip())
+    ck.check(added == sorted([
+        "session_store.clear_session(text,text,text,bigint,text)",
+        "session_store.create_session(text,text,jsonb,text,boolean,text)",
+        "session_store.fork_session(text,text,text,text,bigint,text)",
+        "session_store.pop_message(text,text,text,bigint,text)",
+        "session_store.rewind_session(text,text,text,bigint,bigint,text)"]),
+        "delegate_functions() after the update delegates exactly the five new signatures",
+        (added, failure))
+    try:
+        rows = c.execute("SELECT f::text FROM session_store.delegate_functions() f").fetchall()
+    except psycopg.Error as e:
+        rows = (sqlstate(e), str(e).strip())
+    ck.check(rows == [], "delegate_functions() a second time: nothing left to delegate", rows)
 check_delegation(f"at {latest}: every function taking a required user_id is delegated by it")
 check_shard_columns(f"at {latest}: every shard has its table's columns")
 ck.check(one(c, "SELECT count(*) FROM session_store.list_sessions('pre', NULL)")[0] == 20
          and c.execute("SELECT first_seq, last_seq, replayed FROM session_store.append_messages("
                        "'pre', 'u4', 's4', '[{\"n\": 9}]', idempotency_key => 'k1')").fetchall() == [(1, 2, True)],
          f"at {latest}: the sessions and their keys are kept")
+if latest != "1.1":
+    # the new signatures work, delegated: a keyed create replays, a keyed
+    # pop returns the popped row again, a fork and a rewind and a clear run
+    plan = "\n".join(r[0] for r in c.execute(
+        "EXPLAIN SELECT * FROM session_store.create_session('pre', 'u7', NULL, 'n7',"
+        " idempotency_key => 'c1')"))
+    ck.check("Citus Adaptive" in plan, f"at {latest}: create_session's new signature is delegated", plan)
+    first = one(c, "SELECT version, create_time FROM session_store.create_session('pre', 'u7', NULL, 'n7',"
+                   " idempotency_key => 'c1')")
+    again = one(c, "SELECT version, create_time FROM session_store.create_session('pre', 'u7', NULL, 'n7',"
+                   " idempotency_key => 'c1')")
+    ck.check(first == again, f"at {latest}: a keyed create_session replays", (first, again))
+    popped = c.execute("SELECT seq, message FROM session_store.pop_message('pre', 'u8', 's8',"
+                       " idempotency_key => 'p1')").fetchall()
+    replay = c.execute("SELECT seq, message FROM session_store.pop_message('pre', 'u8', 's8',"
+                       " idempotency_key => 'p1')").fetchall()
+    ck.check(popped == replay == [(2, {"n": 2})], f"at {latest}: a keyed pop_message replays its row",
+             (popped, replay))
+    fork = one(c, "SELECT session_id, last_seq FROM session_store.fork_session('pre', 'u9', 's9', 'f9',"
+                  " idempotency_key => 'f1')")
+    ck.check(fork == ("f9", 2), f"at {latest}: fork_session's new signature works", fork)
+    removed = (one(c, "SELECT session_store.rewind_session('pre', 'u9', 'f9', 1, idempotency_key => 'r1')")[0],
+               one(c, "SELECT session_store.clear_session('pre', 'u9', 'f9', idempotency_key => 'x1')")[0])
+    ck.check(removed == (1, 1), f"at {latest}: rewind_session and clear_session's new signatures work", removed)
+    ck.check(one(c, "SELECT session_store.delete_session('pre', 'u7', 'n7')")[0]
+             and one(c, "SELECT session_store.delete_session('pre', 'u9', 'f9')")[0],
+             f"at {latest}: the sessions made here are deleted (the app keeps its 20)")
 
 # the README's recipe: a role with USAGE and EXECUTE uses the API, not the tables
 c.execute("CREATE ROLE ss_citus_app LOGIN")
@@ -172,8 +243,9 @@ rows = app.execute("SELECT first_seq FROM session_store.append_messages('priv', 
 app.execute("COMMIT")
 ck.check(rows == [(2,)], "... and inside an explicit transaction (not delegated)", rows)
 ck.check(error_of(app, "SELECT * FROM session_store.sessions") == "42501"
-         and error_of(app, "SELECT session_store.distribute()") == "42501",
-         "it cannot read the tables, nor distribute")
+         and error_of(app, "SELECT session_store.distribute()") == "42501"
+         and (latest == "1.1" or error_of(app, "SELECT * FROM session_store.delegate_functions()") == "42501"),
+         "it cannot read the tables, nor distribute, nor delegate the functions")
 app.close()
 
 # ---------------------------------------------------------------------------

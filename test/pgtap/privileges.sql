@@ -27,7 +27,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_app;
 CREATE ROLE ss_priv_exec_only NOLOGIN;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_exec_only;
 
-SELECT plan(116);
+SELECT plan(118);
 
 -- The lists below are complete: a function, table or sequence added to the
 -- schema makes these fail until this file covers it.
@@ -35,7 +35,8 @@ SELECT functions_are('session_store', ARRAY[
     'create_session', 'get_session', 'list_sessions', 'delete_session',
     'append_messages', 'get_messages', 'pop_message', 'rewind_session',
     'clear_session', 'fork_session', 'get_app_state', 'get_user_state',
-    'expire_sessions', 'replace_messages', 'count_sessions', 'distribute'],
+    'expire_sessions', 'replace_messages', 'count_sessions', 'distribute',
+    'delegate_functions'],
     'this file calls every function of the schema');
 SELECT tables_are('session_store', ARRAY[
     'sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states'],
@@ -75,6 +76,8 @@ SELECT is((SELECT count(*)::int
            WHERE p.pronamespace = 'session_store'::regnamespace
              AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'),
           0, 'no function of the schema is executable by PUBLIC');
+SELECT ok(NOT has_function_privilege('public', 'session_store.delegate_functions()', 'EXECUTE'),
+          'delegate_functions() (1.2) is not executable by PUBLIC');
 SELECT ok((SELECT bool_and(has_function_privilege('ss_priv_exec_only', p.oid, 'EXECUTE'))
            FROM pg_proc p WHERE p.pronamespace = 'session_store'::regnamespace),
           'ss_priv_exec_only has EXECUTE on every function of the schema');
@@ -109,7 +112,8 @@ FROM (VALUES
   ('expire_sessions', $$SELECT session_store.expire_sessions('1 hour')$$),
   ('replace_messages', $$SELECT * FROM session_store.replace_messages('priv', 'alice', 's1', '[]', '[]')$$),
   ('count_sessions',  $$SELECT session_store.count_sessions('priv')$$),
-  ('distribute',      $$SELECT session_store.distribute()$$)
+  ('distribute',      $$SELECT session_store.distribute()$$),
+  ('delegate_functions', $$SELECT * FROM session_store.delegate_functions()$$)
 ) AS calls(fn, call)
 ORDER BY fn;
 RESET ROLE;
