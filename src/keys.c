@@ -194,9 +194,9 @@ ss_report_key_committed_since(const SessionKey *key, text *idem_key)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("could not serialize access due to concurrent use of idempotency key \"%s\"",
-					text_to_cstring(idem_key)),
-			 errdetail("Session \"%s\" of app \"%s\", user \"%s\": a call with this key committed after this transaction's snapshot was taken.",
+			 errmsg("could not serialize access due to concurrent update"),
+			 errdetail("Idempotency key \"%s\" of session \"%s\" of app \"%s\", user \"%s\" was stored by a call that committed after this transaction's snapshot was taken.",
+					   text_to_cstring(idem_key),
 					   text_to_cstring(key->session_id),
 					   text_to_cstring(key->app_name),
 					   text_to_cstring(key->user_id)),

@@ -151,6 +151,23 @@ ReportSessionExists(const SessionKey *key)
 					   text_to_cstring(key->user_id))));
 }
 
+/*
+ * 23505 for a session that exists without the call's key, distributed.
+ * Under REPEATABLE READ or SERIALIZABLE the session the snapshot sees may
+ * have been deleted since, and created again by the first attempt of this
+ * very call: locking its head (an UPDATE, routed to the node that holds it)
+ * then fails with 40001, as a single node's ReplayCreate reports it.
+ */
+static void
+ReportSessionExistsRouted(SsCall *call, const SessionKey *key)
+{
+	SessionHead head;
+
+	if (IsolationUsesXactSnapshot())
+		ss_lock_head(call, key, &head);
+	ReportSessionExists(key);
+}
+
 /* 40001 for a session the transaction's snapshot sees but that was deleted. */
 static void
 ReportConcurrentDelete(const SessionKey *key)
@@ -228,14 +245,17 @@ ReplayCreate(SsCall *call, const SessionKey *key, text *idem_key,
 
 	/*
 	 * Under REPEATABLE READ or SERIALIZABLE the key was found on a fresh
-	 * snapshot; the transaction's may predate the create that stored it,
-	 * and may still see a deleted session of the same name, which must not
-	 * be returned as the replay.
+	 * snapshot; the transaction's may predate the create that stored it, or
+	 * still see a deleted session of the same name, which must not be
+	 * returned as the replay.
 	 */
-	if (latest && IsolationUsesXactSnapshot() &&
-		(ss_exec(Q_IDEM_LOOKUP_CREATED, args, NULL, false) == 0 ||
-		 !DatumGetBool(ss_result_datum(call, 0, 1, &isnull))))
-		ReportConcurrentCreate(key);
+	if (latest && IsolationUsesXactSnapshot())
+	{
+		if (ss_exec(Q_IDEM_LOOKUP_CREATED, args, NULL, false) == 0)
+			ReportConcurrentCreate(key);
+		if (!DatumGetBool(ss_result_datum(call, 0, 1, &isnull)))
+			ReportConcurrentDelete(key);
+	}
 
 	/*
 	 * The session as it is now.  Under REPEATABLE READ or SERIALIZABLE the
@@ -439,7 +459,7 @@ session_store_create_session(PG_FUNCTION_ARGS)
 		if (found == CR_REPLAYED)
 			goto done;
 		if (found == CR_NO_KEY)
-			ReportSessionExists(&key);
+			ReportSessionExistsRouted(&call, &key);
 		now = GetCurrentTimestamp();
 		sid = InsertSessionRouted(&call, &key, session_state, 0, now,
 								  idem_key != NULL);
@@ -601,7 +621,7 @@ session_store_fork_session(PG_FUNCTION_ARGS)
 		/* the source's row lock, then the insert that claims the new id */
 		ss_lock_head(&call, &src, &head);
 		if (found == CR_NO_KEY)
-			ReportSessionExists(&dst);
+			ReportSessionExistsRouted(&call, &dst);
 		last_seq = Max(0, Min(up_to_seq, head.last_seq));
 		now = GetCurrentTimestamp();
 		new_sid = InsertSessionRouted(&call, &dst, head.state, last_seq, now,
