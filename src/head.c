@@ -51,9 +51,7 @@ RoutedColumn(SsCall *call, int col, const char *name)
 	Datum		d = ss_result_datum(call, 0, col, &isnull);
 
 	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("session_store.sessions holds a NULL %s", name)));
+		ss_report_null_column("sessions", name);
 	return d;
 }
 

@@ -116,9 +116,7 @@ KeyColumn(SsCall *call, int col, const char *name)
 	Datum		d = ss_result_datum(call, 0, col, &isnull);
 
 	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("session_store.idempotency_keys holds a NULL %s", name)));
+		ss_report_null_column("idempotency_keys", name);
 	return d;
 }
 
