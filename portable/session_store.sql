@@ -504,6 +504,19 @@ AS $$
                      FROM pg_catalog.jsonb_each(user_state) e), '{}'::pg_catalog.jsonb)
 $$;
 
+/* 42704: the session does not exist. */
+CREATE FUNCTION session_store._not_found(app_name text, user_id text, session_id text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+        MESSAGE = format('session "%s" does not exist', session_id),
+        DETAIL = format('App "%s", user "%s".', app_name, user_id);
+END
+$$;
+
 -- ==== src/99_privileges.sql ====
 /*
  * Privileges: nothing for PUBLIC.  The API functions are SECURITY DEFINER

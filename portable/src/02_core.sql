@@ -312,3 +312,16 @@ AS $$
         OPERATOR(pg_catalog.||) coalesce((SELECT pg_catalog.jsonb_object_agg('user:' OPERATOR(pg_catalog.||) e.key, e.value)
                      FROM pg_catalog.jsonb_each(user_state) e), '{}'::pg_catalog.jsonb)
 $$;
+
+/* 42704: the session does not exist. */
+CREATE FUNCTION session_store._not_found(app_name text, user_id text, session_id text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+        MESSAGE = format('session "%s" does not exist', session_id),
+        DETAIL = format('App "%s", user "%s".', app_name, user_id);
+END
+$$;
