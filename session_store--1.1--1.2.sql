@@ -254,3 +254,21 @@ END
 $delegate$;
 
 REVOKE EXECUTE ON FUNCTION session_store.delegate_functions() FROM PUBLIC;
+
+-- == editions ==
+
+/*
+ * edition(): which edition of session_store this database holds and its
+ * version, one call in both editions ('c' here, 'portable' for the SQL
+ * and PL/pgSQL edition).
+ */
+CREATE FUNCTION session_store.edition(OUT edition text, OUT version text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $edition$
+    SELECT 'c'::pg_catalog.text, e.extversion::pg_catalog.text
+    FROM pg_catalog.pg_extension e
+    WHERE e.extname OPERATOR(pg_catalog.=) 'session_store'
+$edition$;
+
+REVOKE EXECUTE ON FUNCTION session_store.edition() FROM PUBLIC;

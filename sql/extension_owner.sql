@@ -2,6 +2,9 @@
 -- The extension's schema is the extension's: bound by OID in pg_extension,
 -- owned by the extension's owner, or nothing runs
 --
+-- The extension lives in its own schema and cannot be moved.
+SELECT extname, extnamespace::regnamespace, extrelocatable, extversion
+FROM pg_extension WHERE extname = 'session_store';
 -- the database the suite runs in, to come back to (not always contrib_regression)
 \set suite_db :DBNAME
 CREATE ROLE regress_ss_evil;

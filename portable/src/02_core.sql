@@ -8,7 +8,7 @@
 
 /* The installed edition and version: one call, in both editions. */
 CREATE FUNCTION session_store.edition(OUT edition text, OUT version text)
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT 'portable'::pg_catalog.text, '1.2'::pg_catalog.text $$;
 
