@@ -404,7 +404,7 @@ check $db "the keys stored before 1.2 have no operation (append keys)" \
 	"SELECT count(*) = 39 AND count(operation) = 0 AND count(popped_message) = 0 AND count(popped_time) = 0
 	 FROM session_store.idempotency_keys"
 check $db "one function per name: no 1.1 signature left beside its 1.2 one" \
-	"SELECT count(*) = 17 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
+	"SELECT count(*) = 18 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
 	 WHERE pronamespace = 'session_store'::regnamespace GROUP BY proname) p"
 check $db "the 1.2 signatures are the ones left, members of the extension" \
 	"SELECT to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean, text)') IS NOT NULL
@@ -417,7 +417,7 @@ check $db "the 1.2 signatures are the ones left, members of the extension" \
 	    AND to_regprocedure('session_store.pop_message(text, text, text, bigint)') IS NULL
 	    AND to_regprocedure('session_store.rewind_session(text, text, text, bigint, bigint)') IS NULL
 	    AND to_regprocedure('session_store.clear_session(text, text, text, bigint)') IS NULL
-	    AND (SELECT count(*) = 17 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	    AND (SELECT count(*) = 18 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 	         WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 	           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store'))"
 check $db "delegate_functions() (1.2): a member of the extension, executable by its owner only" \

@@ -55,7 +55,7 @@ INSERT INTO api VALUES
  ('get_user_state', 'app_name text, user_id text', 'app_name text, user_id text', 'jsonb', 's'),
  ('distribute', 'shard_count integer', 'shard_count integer DEFAULT NULL::integer', 'void', 'v'),
  ('delegate_functions', '', '', 'SETOF regprocedure', 'v'),
- ('edition', '', '', 'TABLE(edition text, version text)', 's');
+ ('edition', 'OUT edition text, OUT version text', 'OUT edition text, OUT version text', 'record', 's');
 
 CREATE TEMP VIEW api_proc AS
 SELECT a.*, p.oid AS poid, p.proacl, p.proowner, p.proisstrict, p.provolatile,

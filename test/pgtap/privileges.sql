@@ -27,7 +27,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_app;
 CREATE ROLE ss_priv_exec_only NOLOGIN;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_exec_only;
 
-SELECT plan(118);
+SELECT plan(120);
 
 -- The lists below are complete: a function, table or sequence added to the
 -- schema makes these fail until this file covers it.
@@ -36,7 +36,7 @@ SELECT functions_are('session_store', ARRAY[
     'append_messages', 'get_messages', 'pop_message', 'rewind_session',
     'clear_session', 'fork_session', 'get_app_state', 'get_user_state',
     'expire_sessions', 'replace_messages', 'count_sessions', 'distribute',
-    'delegate_functions'],
+    'delegate_functions', 'edition'],
     'this file calls every function of the schema');
 SELECT tables_are('session_store', ARRAY[
     'sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states'],
@@ -113,7 +113,8 @@ FROM (VALUES
   ('replace_messages', $$SELECT * FROM session_store.replace_messages('priv', 'alice', 's1', '[]', '[]')$$),
   ('count_sessions',  $$SELECT session_store.count_sessions('priv')$$),
   ('distribute',      $$SELECT session_store.distribute()$$),
-  ('delegate_functions', $$SELECT * FROM session_store.delegate_functions()$$)
+  ('delegate_functions', $$SELECT * FROM session_store.delegate_functions()$$),
+  ('edition',         $$SELECT * FROM session_store.edition()$$)
 ) AS calls(fn, call)
 ORDER BY fn;
 RESET ROLE;
@@ -123,6 +124,8 @@ RESET ROLE;
 -------------------------------------------------------------------------------
 SET ROLE ss_priv_app;
 
+SELECT is((SELECT version FROM session_store.edition()), '1.2',
+          'edition() tells the version');
 SELECT is((SELECT to_jsonb(s) - '{create_time,update_time}'::text[]
            FROM session_store.create_session('priv', 'alice',
                 '{"goal": "Lisbon", "user:home": "Berlin", "app:model": "m1", "temp:x": 1}', 's1') s),
