@@ -27,7 +27,7 @@ REGRESS = setup create_session append_messages get_messages state errors \
           keep_nulls after_time verify_replay replace_messages count_sessions \
           hardening table_changes extension_owner distribute \
           idempotency_keys keys_table
-REGRESS_OPTS = --inputdir=.
+REGRESS_OPTS = --inputdir=. --launcher=$(CURDIR)/test/psql-launcher.sh
 
 # isolationtester: test/specs/*.spec against test/expected/*.out
 ISOLATION = create_fresh_app create_same_id append_interleaved \
