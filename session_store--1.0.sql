@@ -7,12 +7,20 @@
  * (the control file names it) unless it exists already; one created before
  * by another role would leave that role in control of every object below
  * and of what their names resolve to.  Nothing here is resolved through
- * search_path before this check.
+ * search_path before this check.  Nor is the C edition ever installed over
+ * the portable edition (SQL and PL/pgSQL, in the same schema): a database
+ * moves from that one to this one by portable/to_c_edition.sql.
  */
 DO LANGUAGE plpgsql $guard$
 DECLARE
     schema_owner pg_catalog.oid;
 BEGIN
+    IF pg_catalog.to_regprocedure('session_store.edition()') IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'duplicate_object',
+            MESSAGE = 'the portable edition of session_store is installed in this database',
+            HINT = 'The C edition is never installed over the portable edition: portable/to_c_edition.sql moves a database to the C edition.';
+    END IF;
     SELECT n.nspowner INTO schema_owner
     FROM pg_catalog.pg_namespace n
     WHERE n.nspname OPERATOR(pg_catalog.=) 'session_store'::pg_catalog.name;
