@@ -8,6 +8,8 @@
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
 #   make test-versions    build and run regress + isolation on PostgreSQL 16 and 18
 #   make test-citus   the same guarantees on a Citus cluster (Citus installed first)
+#   make test-pgtle   the portable edition as the pg_tle extension
+#                     session_store_portable (pg_tle installed first)
 #
 # Both need root (or sudo) for the package and extension installs.
 
@@ -57,7 +59,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h src/compat.h
 
-.PHONY: deps test demo bench bench-python test-mutations test-versions test-citus
+.PHONY: deps test demo bench bench-python test-mutations test-versions test-citus test-pgtle
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -92,6 +94,15 @@ test-citus: deps
 	$(MAKE) all
 	$(MAKE) install
 	PG_MAJOR=$(PG_MAJOR) PG_CONFIG=$(PG_CONFIG) bash test/citus/run.sh
+
+# the portable edition installed through pg_tle, on a cluster made on
+# loopback; pg_tle must already be installed for this PostgreSQL
+# (test/pgtle/run.sh fails when it is not); the C edition is installed too,
+# for the checks against it and the move to it
+test-pgtle: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) PG_CONFIG=$(PG_CONFIG) bash test/pgtle/run.sh
 
 # the tests can fail: builds with a mechanism compiled out must fail them
 test-mutations: deps
