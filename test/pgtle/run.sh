@@ -211,8 +211,6 @@ for f in test/specs/*.spec; do
 		-e 's/^([[:space:]]*)DROP EXTENSION session_store;$/\1DROP EXTENSION session_store_portable;/' \
 		"$f" > "$in/$f"
 done
-launcher=()
-[ -x test/portable/psql-launcher.sh ] && launcher=(--launcher="$PWD/test/portable/psql-launcher.sh")
 
 prepare contrib_regression_pgtle create
 # Some tests add triggers that write into tables the superuser creates; an
@@ -221,7 +219,7 @@ prepare contrib_regression_pgtle create
 # adding such triggers grants it (the C edition's owner is a superuser).
 q contrib_regression_pgtle postgres "ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT ALL ON TABLES TO $owner"
 if "$PGXS_DIR/src/test/regress/pg_regress" --use-existing --dbname=contrib_regression_pgtle \
-	"${launcher[@]}" --bindir="$PG_BIN" --inputdir="$in" --outputdir="$src/out-regress" \
+	--launcher="$PWD/test/psql-launcher.sh" --bindir="$PG_BIN" --inputdir="$in" --outputdir="$src/out-regress" \
 	$(tests REGRESS) > "$src/regress.log" 2>&1; then
 	ok "the regress suite on the extension ($(grep -c '\.\.\. ok' "$src/regress.log" || true) tests)"
 else
