@@ -41,7 +41,7 @@ trap 'rm -f "$tmp" "$tle_tmp"' EXIT
 } > "$tmp"
 
 for t in "$tag" '$_pgtle_o_$' '$_pgtle_i_$'; do
-	if body | grep -qF -- "$t"; then
+	if grep -qF -- "$t" src/*.sql; then
 		echo "portable/src contains $t, which would break portable/$tle_out" >&2
 		exit 1
 	fi
