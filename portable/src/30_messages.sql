@@ -93,55 +93,76 @@ $$;
 
 /*
  * Record the key of a pop, rewind or clear on session (user_id, sid),
- * under the session lock.  Under REPEATABLE READ or SERIALIZABLE a key
- * committed after the snapshot was taken (the lookup missed it) meets the
- * primary key here: 40001, as the C edition reports it.  09000 if a
- * trigger skipped the insert.  SECURITY INVOKER: only the API functions,
- * running as the owner, can write the table through it.
+ * under the session lock; 09000 if a trigger skipped the insert.
+ * SECURITY INVOKER, like every helper that touches a table here: only the
+ * API functions, running as the owner, can write the table through it.
  */
-CREATE FUNCTION session_store._store_call_key(p_app text, p_user text, p_session text,
-    p_sid bigint, p_key text, p_operation text, p_version bigint, p_update_time timestamptz,
-    p_removed bigint, p_popped_seq bigint, p_popped_message jsonb, p_popped_time timestamptz)
+CREATE FUNCTION session_store._store_call_key(p_user text, p_sid bigint, p_key text,
+    p_operation text, p_version bigint, p_update_time timestamptz, p_removed bigint,
+    p_popped_seq bigint, p_popped_message jsonb, p_popped_time timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n bigint;
-    cname text;
 BEGIN
-    IF current_setting('transaction_isolation') = 'read committed' THEN
-        INSERT INTO session_store.idempotency_keys
-            (user_id, sid, idempotency_key, first_seq, last_seq, version, update_time,
-             removed, operation, popped_message, popped_time)
-        VALUES (p_user, p_sid, p_key, p_popped_seq, p_popped_seq, p_version, p_update_time,
-                p_removed, p_operation, p_popped_message, p_popped_time);
-        GET DIAGNOSTICS n = ROW_COUNT;
-    ELSE
-        BEGIN
-            INSERT INTO session_store.idempotency_keys
-                (user_id, sid, idempotency_key, first_seq, last_seq, version, update_time,
-                 removed, operation, popped_message, popped_time)
-            VALUES (p_user, p_sid, p_key, p_popped_seq, p_popped_seq, p_version, p_update_time,
-                    p_removed, p_operation, p_popped_message, p_popped_time);
-            GET DIAGNOSTICS n = ROW_COUNT;
-        EXCEPTION WHEN unique_violation THEN
-            GET STACKED DIAGNOSTICS cname = CONSTRAINT_NAME;
-            IF cname IS DISTINCT FROM 'idempotency_keys_pkey' THEN
-                RAISE;
-            END IF;
-            RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-                MESSAGE = 'could not serialize access due to concurrent update',
-                DETAIL = format('Idempotency key "%s" of session "%s" of app "%s", user "%s" was stored by a call that committed after this transaction''s snapshot was taken.',
-                                p_key, p_session, p_app, p_user),
-                HINT = 'Retry the transaction.';
-        END;
-    END IF;
+    INSERT INTO session_store.idempotency_keys
+        (user_id, sid, idempotency_key, first_seq, last_seq, version, update_time,
+         removed, operation, popped_message, popped_time)
+    VALUES (p_user, p_sid, p_key, p_popped_seq, p_popped_seq, p_version, p_update_time,
+            p_removed, p_operation, p_popped_message, p_popped_time);
+    GET DIAGNOSTICS n = ROW_COUNT;
     IF n <> 1 THEN
         RAISE EXCEPTION USING ERRCODE = 'triggered_action_exception',
             MESSAGE = 'a trigger on session_store.idempotency_keys skipped the insert of an idempotency key',
             DETAIL = 'Triggers on session_store.idempotency_keys must not cancel the extension''s inserts.';
     END IF;
+END
+$$;
+
+/*
+ * Under REPEATABLE READ or SERIALIZABLE, after a keyed pop, rewind or
+ * clear failed with 40001 or 23505 (and was rolled back to before its
+ * lookup): the C edition's 40001 if its key was stored by a call that
+ * committed after the transaction's snapshot was taken.  The lookup cannot
+ * see such a key; inserting it again can: the key's primary key reports
+ * the committed row.  Otherwise (the insert went in, or failed for another
+ * reason) it returns, and the caller raises its own error again, which
+ * rolls the probe back with everything else.
+ */
+CREATE FUNCTION session_store._check_key_committed_since(p_app text, p_user text,
+    p_session text, p_key text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_sid bigint;
+    cname text;
+BEGIN
+    SELECT s.sid INTO v_sid FROM session_store.sessions s
+    WHERE s.app_name = p_app AND s.user_id = p_user AND s.session_id = p_session;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    BEGIN
+        INSERT INTO session_store.idempotency_keys
+            (user_id, sid, idempotency_key, version, update_time)
+        VALUES (p_user, v_sid, p_key, 0, now());
+    EXCEPTION
+        WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS cname = CONSTRAINT_NAME;
+            IF cname = 'idempotency_keys_pkey' THEN
+                RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+                    MESSAGE = 'could not serialize access due to concurrent update',
+                    DETAIL = format('Idempotency key "%s" of session "%s" of app "%s", user "%s" was stored by a call that committed after this transaction''s snapshot was taken.',
+                                    p_key, p_session, p_app, p_user),
+                    HINT = 'Retry the transaction.';
+            END IF;
+        WHEN OTHERS THEN
+            NULL;
+    END;
 END
 $$;
 
@@ -229,16 +250,15 @@ END
 $$;
 
 /*
- * pop_message: the latest message, removed and returned; no row when the
- * session has none (then nothing changes but a key recorded).  A replayed
- * key returns the row its call popped (kept in the key's first_seq,
- * popped_message and popped_time), or no row.
+ * pop_message's work: the latest message, removed and returned; no row
+ * when the session has none (then nothing changes but a key recorded).  A
+ * replayed key returns the row its call popped (kept in the key's
+ * first_seq, popped_message and popped_time), or no row.
  */
-CREATE FUNCTION session_store.pop_message(
-    app_name text, user_id text, session_id text,
-    expected_version bigint DEFAULT NULL, idempotency_key text DEFAULT NULL)
+CREATE FUNCTION session_store._pop_message(p_app text, p_user text, p_session text,
+    p_expected bigint, p_key text)
 RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 1
+LANGUAGE plpgsql VOLATILE ROWS 1
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -246,39 +266,31 @@ DECLARE
     h_version bigint;
     h_update timestamptz;
     stored record;
-    popped boolean;
 BEGIN
-    IF (octet_length(pop_message.app_name) BETWEEN 1 AND 128
-        AND octet_length(pop_message.user_id) BETWEEN 1 AND 128
-        AND octet_length(pop_message.session_id) BETWEEN 1 AND 128) IS NOT TRUE THEN
-        PERFORM session_store._check_key(pop_message.app_name, pop_message.user_id,
-                                         pop_message.session_id);
+    IF (octet_length(p_app) BETWEEN 1 AND 128 AND octet_length(p_user) BETWEEN 1 AND 128
+        AND octet_length(p_session) BETWEEN 1 AND 128) IS NOT TRUE THEN
+        PERFORM session_store._check_key(p_app, p_user, p_session);
     END IF;
-    IF pop_message.idempotency_key IS NOT NULL THEN
-        PERFORM session_store._check_id(pop_message.idempotency_key, 'idempotency_key');
+    IF p_key IS NOT NULL THEN
+        PERFORM session_store._check_id(p_key, 'idempotency_key');
     END IF;
 
-    PERFORM pg_advisory_xact_lock(21331, session_store._lock_key(
-        pop_message.app_name, pop_message.user_id, pop_message.session_id));
+    PERFORM pg_advisory_xact_lock(21331, session_store._lock_key(p_app, p_user, p_session));
     SELECT s.sid, s.version, s.update_time INTO h_sid, h_version, h_update
     FROM session_store.sessions s
-    WHERE s.app_name = pop_message.app_name AND s.user_id = pop_message.user_id
-      AND s.session_id = pop_message.session_id;
+    WHERE s.app_name = p_app AND s.user_id = p_user AND s.session_id = p_session;
     IF NOT FOUND THEN
-        PERFORM session_store._not_found(pop_message.app_name, pop_message.user_id,
-                                         pop_message.session_id);
+        PERFORM session_store._not_found(p_app, p_user, p_session);
     END IF;
 
-    IF pop_message.idempotency_key IS NOT NULL THEN
+    IF p_key IS NOT NULL THEN
         SELECT ik.operation, ik.version, ik.update_time, ik.first_seq,
                ik.popped_message, ik.popped_time INTO stored
         FROM session_store.idempotency_keys ik
-        WHERE ik.user_id = pop_message.user_id AND ik.sid = h_sid
-          AND ik.idempotency_key = pop_message.idempotency_key;
+        WHERE ik.user_id = p_user AND ik.sid = h_sid AND ik.idempotency_key = p_key;
         IF FOUND THEN
-            PERFORM session_store._check_key_kind(stored.operation, 'pop_message',
-                pop_message.idempotency_key, pop_message.app_name, pop_message.user_id,
-                pop_message.session_id);
+            PERFORM session_store._check_key_kind(stored.operation, 'pop_message', p_key,
+                                                  p_app, p_user, p_session);
             IF stored.version IS NULL THEN
                 PERFORM session_store._null_column('idempotency_keys', 'version');
             ELSIF stored.update_time IS NULL THEN
@@ -298,19 +310,16 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    IF pop_message.expected_version IS NOT NULL
-       AND pop_message.expected_version <> h_version THEN
-        PERFORM session_store._stale_version(pop_message.app_name, pop_message.user_id,
-            pop_message.session_id, h_version, pop_message.expected_version);
+    IF p_expected IS NOT NULL AND p_expected <> h_version THEN
+        PERFORM session_store._stale_version(p_app, p_user, p_session, h_version, p_expected);
     END IF;
 
     DELETE FROM session_store.messages m
-    WHERE m.user_id = pop_message.user_id AND m.sid = h_sid
+    WHERE m.user_id = p_user AND m.sid = h_sid
       AND m.seq = (SELECT max(x.seq) FROM session_store.messages x
-                   WHERE x.user_id = pop_message.user_id AND x.sid = h_sid)
+                   WHERE x.user_id = p_user AND x.sid = h_sid)
     RETURNING m.seq, m.message, m.create_time INTO seq, message, create_time;
-    popped := FOUND;
-    IF popped THEN
+    IF FOUND THEN
         IF message IS NULL THEN
             PERFORM session_store._null_column('messages', 'message');
         ELSIF create_time IS NULL THEN
@@ -324,30 +333,22 @@ BEGIN
         END IF;
         UPDATE session_store.sessions s
         SET version = s.version + 1, update_time = greatest(clock_timestamp(), s.update_time)
-        WHERE s.app_name = pop_message.app_name AND s.user_id = pop_message.user_id
-          AND s.session_id = pop_message.session_id
+        WHERE s.app_name = p_app AND s.user_id = p_user AND s.session_id = p_session
         RETURNING s.version, s.update_time INTO h_version, h_update;
     END IF;
-    IF pop_message.idempotency_key IS NOT NULL THEN
-        IF popped THEN
-            PERFORM session_store._store_call_key(pop_message.app_name, pop_message.user_id,
-                pop_message.session_id, h_sid, pop_message.idempotency_key, 'pop_message',
-                h_version, h_update, NULL, seq, message, create_time);
-        ELSE
-            PERFORM session_store._store_call_key(pop_message.app_name, pop_message.user_id,
-                pop_message.session_id, h_sid, pop_message.idempotency_key, 'pop_message',
-                h_version, h_update, NULL, NULL, NULL, NULL);
-        END IF;
+    IF p_key IS NOT NULL THEN
+        /* seq, message and create_time are NULL when nothing was popped */
+        PERFORM session_store._store_call_key(p_user, h_sid, p_key, 'pop_message',
+            h_version, h_update, NULL, seq, message, create_time);
     END IF;
 END
 $$;
 
 /*
- * rewind_session (to_seq given) and clear_session (to_seq NULL): delete
- * the messages after to_seq, or all of them, under the session lock;
- * advance the head if any went.  Returns how many.  A replayed key
- * returns the count its call returned, removing nothing.  SECURITY
- * INVOKER: called by the two API functions, as the owner.
+ * The work of rewind_session (to_seq given) and clear_session (to_seq
+ * NULL): delete the messages after to_seq, or all of them, under the
+ * session lock; advance the head if any went.  Returns how many.  A
+ * replayed key returns the count its call returned, removing nothing.
  */
 CREATE FUNCTION session_store._remove_messages(p_app text, p_user text, p_session text,
     p_to_seq bigint, p_expected bigint, p_key text, p_operation text)
@@ -418,10 +419,40 @@ BEGIN
         RETURNING s.version, s.update_time INTO h_version, h_update;
     END IF;
     IF p_key IS NOT NULL THEN
-        PERFORM session_store._store_call_key(p_app, p_user, p_session, h_sid, p_key,
-            p_operation, h_version, h_update, removed, NULL, NULL, NULL);
+        PERFORM session_store._store_call_key(p_user, h_sid, p_key, p_operation,
+            h_version, h_update, removed, NULL, NULL, NULL);
     END IF;
     RETURN removed;
+END
+$$;
+
+/*
+ * The API functions.  Under READ COMMITTED, or without a key, they are
+ * their work.  Under REPEATABLE READ or SERIALIZABLE a keyed call runs its
+ * work in a subtransaction: if it fails with 40001 (a head or message
+ * changed since the snapshot, or an expected_version read on that
+ * snapshot) or 23505 (its key inserted again), the C edition's 40001 for a
+ * key committed since the snapshot takes precedence, as the C edition
+ * looks for such a key before it goes on.
+ */
+CREATE FUNCTION session_store.pop_message(
+    app_name text, user_id text, session_id text,
+    expected_version bigint DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS TABLE (seq bigint, message jsonb, create_time timestamptz)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF $5 IS NULL OR current_setting('transaction_isolation') = 'read committed' THEN
+        RETURN QUERY SELECT * FROM session_store._pop_message($1, $2, $3, $4, $5);
+        RETURN;
+    END IF;
+    BEGIN
+        RETURN QUERY SELECT * FROM session_store._pop_message($1, $2, $3, $4, $5);
+    EXCEPTION WHEN serialization_failure OR unique_violation THEN
+        PERFORM session_store._check_key_committed_since($1, $2, $3, $5);
+        RAISE;
+    END;
 END
 $$;
 
@@ -434,12 +465,19 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF to_seq IS NULL THEN
+    IF $4 IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed',
             MESSAGE = 'argument "to_seq" must not be null';
     END IF;
-    RETURN session_store._remove_messages(app_name, user_id, session_id, to_seq,
-                                          expected_version, idempotency_key, 'rewind_session');
+    IF $6 IS NULL OR current_setting('transaction_isolation') = 'read committed' THEN
+        RETURN session_store._remove_messages($1, $2, $3, $4, $5, $6, 'rewind_session');
+    END IF;
+    BEGIN
+        RETURN session_store._remove_messages($1, $2, $3, $4, $5, $6, 'rewind_session');
+    EXCEPTION WHEN serialization_failure OR unique_violation THEN
+        PERFORM session_store._check_key_committed_since($1, $2, $3, $6);
+        RAISE;
+    END;
 END
 $$;
 
@@ -452,12 +490,18 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN session_store._remove_messages(app_name, user_id, session_id, NULL,
-                                          expected_version, idempotency_key, 'clear_session');
+    IF $5 IS NULL OR current_setting('transaction_isolation') = 'read committed' THEN
+        RETURN session_store._remove_messages($1, $2, $3, NULL, $4, $5, 'clear_session');
+    END IF;
+    BEGIN
+        RETURN session_store._remove_messages($1, $2, $3, NULL, $4, $5, 'clear_session');
+    EXCEPTION WHEN serialization_failure OR unique_violation THEN
+        PERFORM session_store._check_key_committed_since($1, $2, $3, $5);
+        RAISE;
+    END;
 END
 $$;
 
-/* get_app_state: the app's shared state; '{}' when nothing was stored. */
 CREATE FUNCTION session_store.get_app_state(app_name text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
