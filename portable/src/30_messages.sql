@@ -196,39 +196,80 @@ BEGIN
             MESSAGE = 'argument "max_count" must not be negative';
     END IF;
 
-    SELECT s.sid INTO v_sid
-    FROM session_store.sessions s
-    WHERE s.app_name = get_messages.app_name AND s.user_id = get_messages.user_id
-      AND s.session_id = get_messages.session_id;
+    IF get_messages.after_time IS NULL THEN
+        /* one statement: the session's sid is an InitPlan of the scan */
+        IF get_messages.max_count IS NULL THEN
+            RETURN QUERY
+            SELECT m.seq, m.message, m.create_time
+            FROM session_store.messages m
+            WHERE m.user_id = get_messages.user_id
+              AND m.sid = (SELECT s.sid FROM session_store.sessions s
+                           WHERE s.app_name = get_messages.app_name
+                             AND s.user_id = get_messages.user_id
+                             AND s.session_id = get_messages.session_id)
+              AND m.seq > lo AND m.seq < hi
+            ORDER BY m.seq;
+        ELSE
+            RETURN QUERY
+            SELECT r.seq, r.message, r.create_time FROM (
+                SELECT m.seq, m.message, m.create_time
+                FROM session_store.messages m
+                WHERE m.user_id = get_messages.user_id
+                  AND m.sid = (SELECT s.sid FROM session_store.sessions s
+                               WHERE s.app_name = get_messages.app_name
+                                 AND s.user_id = get_messages.user_id
+                                 AND s.session_id = get_messages.session_id)
+                  AND m.seq > lo AND m.seq < hi
+                ORDER BY m.seq DESC LIMIT get_messages.max_count) r
+            ORDER BY r.seq;
+        END IF;
+        IF NOT FOUND THEN
+            /* no row: an empty window, or no session (on the same snapshot) */
+            PERFORM FROM session_store.sessions s
+            WHERE s.app_name = get_messages.app_name AND s.user_id = get_messages.user_id
+              AND s.session_id = get_messages.session_id;
+            IF NOT FOUND THEN
+                PERFORM session_store._not_found(get_messages.app_name, get_messages.user_id,
+                                                 get_messages.session_id);
+            END IF;
+        END IF;
+        RETURN;
+    END IF;
+
+    /*
+     * after_time: the session's sid, and lo raised to the newest message of
+     * the window older than after_time (within the latest max_count), in
+     * one statement; then the messages up from there.
+     */
+    IF get_messages.max_count IS NULL THEN
+        SELECT s.sid, greatest(lo, (
+            SELECT o.seq FROM session_store.messages o
+            WHERE o.user_id = s.user_id AND o.sid = s.sid
+              AND o.seq > lo AND o.seq < hi
+              AND o.create_time < get_messages.after_time
+            ORDER BY o.seq DESC LIMIT 1))
+        INTO v_sid, lo
+        FROM session_store.sessions s
+        WHERE s.app_name = get_messages.app_name AND s.user_id = get_messages.user_id
+          AND s.session_id = get_messages.session_id;
+    ELSE
+        SELECT s.sid, greatest(lo, (
+            SELECT w.seq FROM (
+                SELECT o.seq, o.create_time FROM session_store.messages o
+                WHERE o.user_id = s.user_id AND o.sid = s.sid
+                  AND o.seq > lo AND o.seq < hi
+                ORDER BY o.seq DESC LIMIT get_messages.max_count) w
+            WHERE w.create_time < get_messages.after_time
+            ORDER BY w.seq DESC LIMIT 1))
+        INTO v_sid, lo
+        FROM session_store.sessions s
+        WHERE s.app_name = get_messages.app_name AND s.user_id = get_messages.user_id
+          AND s.session_id = get_messages.session_id;
+    END IF;
     IF NOT FOUND THEN
         PERFORM session_store._not_found(get_messages.app_name, get_messages.user_id,
                                          get_messages.session_id);
     END IF;
-
-    IF get_messages.after_time IS NOT NULL THEN
-        IF get_messages.max_count = 0 THEN
-            RETURN;
-        END IF;
-        /* raise lo to the newest message of the window older than after_time */
-        IF get_messages.max_count IS NULL THEN
-            SELECT greatest(lo, (
-                SELECT o.seq FROM session_store.messages o
-                WHERE o.user_id = get_messages.user_id AND o.sid = v_sid
-                  AND o.seq > lo AND o.seq < hi
-                  AND o.create_time < get_messages.after_time
-                ORDER BY o.seq DESC LIMIT 1)) INTO lo;
-        ELSE
-            SELECT greatest(lo, (
-                SELECT w.seq FROM (
-                    SELECT o.seq, o.create_time FROM session_store.messages o
-                    WHERE o.user_id = get_messages.user_id AND o.sid = v_sid
-                      AND o.seq > lo AND o.seq < hi
-                    ORDER BY o.seq DESC LIMIT get_messages.max_count) w
-                WHERE w.create_time < get_messages.after_time
-                ORDER BY w.seq DESC LIMIT 1)) INTO lo;
-        END IF;
-    END IF;
-
     IF get_messages.max_count IS NULL THEN
         RETURN QUERY
         SELECT m.seq, m.message, m.create_time
