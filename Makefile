@@ -2,6 +2,9 @@
 #
 #   make demo     install what is missing, build, install, run the demo on a
 #                 throwaway cluster
+#   make demo-portable   the frameworks' demo on the portable edition: on the
+#                 server $SS_DSN names, or on an embedded server (no cluster,
+#                 no C build)
 #   make test     install what is missing, build, install, run every suite
 #   make bench    the benchmark (long), on throwaway clusters; then the
 #                 Python and TypeScript adapters' benchmarks (make bench-python alone)
@@ -59,7 +62,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h src/compat.h
 
-.PHONY: deps test demo bench bench-python test-mutations test-versions test-citus test-pgtle
+.PHONY: deps test demo demo-portable bench bench-python test-mutations test-versions test-citus test-pgtle
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -73,6 +76,9 @@ demo: deps
 	$(MAKE) all
 	$(MAKE) install
 	PG_MAJOR=$(PG_MAJOR) bash demo/run.sh
+
+demo-portable:
+	bash demo/run.sh --portable
 
 # the benchmark (long; not part of make test)
 bench: deps

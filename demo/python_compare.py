@@ -14,7 +14,10 @@ session_store adapters, under the concurrency real agents produce.
 
 Only what our adapters do is asserted (--check: exit 1 on any error or loss
 on our side); the frameworks' figures are printed as observed.  Needs a
-server with the extension installed, through the libpq environment.
+server with the extension installed, through the libpq environment; with
+SS_EDITION=portable nothing is installed beforehand: every adapter of ours
+is made with install=True and installs the portable edition on first use
+(demo/portable.py runs it so, on an embedded server).
 
   python_compare.py [--check] [--agents 64] [--procs 4] [--events 30] [--items 45]
 """
@@ -33,6 +36,7 @@ from urllib.parse import quote
 import psycopg
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+PORTABLE = os.environ.get("SS_EDITION") == "portable"
 
 
 def server_url(dbname: str, driver: str = "") -> str:
@@ -42,6 +46,8 @@ def server_url(dbname: str, driver: str = "") -> str:
     host = os.environ.get("PGHOST", "localhost")
     port = os.environ.get("PGPORT", "5432")
     scheme = "postgresql" + (f"+{driver}" if driver else "")
+    if host.startswith("/"):  # a socket directory (an embedded server)
+        return f"{scheme}://{auth}@/{dbname}?host={quote(host)}&port={port}"
     return f"{scheme}://{auth}@{host}:{port}/{dbname}"
 
 
@@ -49,7 +55,7 @@ def fresh_database(name: str, extension: bool) -> None:
     with psycopg.connect(dbname="postgres", autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{name}"')
-    if extension:
+    if extension and not PORTABLE:  # else the adapters install on first use
         with psycopg.connect(dbname=name, autocommit=True) as c:
             c.execute("CREATE EXTENSION session_store")
 
@@ -61,7 +67,7 @@ def adk_service(kind: str, db: str):
         from google.adk.sessions.database_session_service import DatabaseSessionService
         return DatabaseSessionService(server_url(db, "asyncpg"))
     from session_store.adk import SessionStoreService
-    return SessionStoreService(server_url(db))
+    return SessionStoreService(server_url(db), install=PORTABLE)
 
 
 def short(e: BaseException) -> str:
@@ -117,7 +123,7 @@ async def w_items(kind, db, proc, procs, n):
                                              create_tables=True)
     else:
         from session_store.openai_agents import SessionStoreSession
-        session = SessionStoreSession.from_url("one", url=server_url(db))
+        session = SessionStoreSession.from_url("one", url=server_url(db), install=PORTABLE)
     popped, errors = [], []
     for i in range(n):
         try:
@@ -246,7 +252,7 @@ def scenario_items(kind, procs, items):
             finally:
                 await s.engine.dispose()
         from session_store.openai_agents import SessionStoreSession
-        s = SessionStoreSession.from_url("one", url=server_url(db))
+        s = SessionStoreSession.from_url("one", url=server_url(db), install=PORTABLE)
         try:
             return [i["content"] for i in await s.get_items()]
         finally:

@@ -1,6 +1,10 @@
-"""Fixtures: a fresh database with the extension on the server the libpq
+"""Fixtures: a fresh database with session_store on the server the libpq
 environment points at (pg_virtualenv sets PGHOST, PGPORT, PGUSER,
-PGPASSWORD), and helpers to reach it by URL or DSN."""
+PGPASSWORD), and helpers to reach it by URL or DSN.
+
+SS_EDITION picks the edition the suite runs on: "c" (the default: CREATE
+EXTENSION session_store) or "portable" (the repository's
+portable/session_store.sql, made by portable/build.sh, run as it is)."""
 import os
 import socket
 import uuid
@@ -8,6 +12,23 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+
+EDITION = os.environ.get("SS_EDITION", "c")
+if EDITION not in ("c", "portable"):
+    raise RuntimeError(f"SS_EDITION must be c or portable, not {EDITION!r}")
+PORTABLE_SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "..", "..", "..", "portable", "session_store.sql")
+
+
+def install_edition(conn) -> None:
+    """The suite's edition into conn's database (an autocommit connection)."""
+    if EDITION == "portable":
+        with open(PORTABLE_SQL, encoding="utf-8") as f:
+            conn.execute(f.read())
+    else:
+        conn.execute("CREATE EXTENSION session_store")
+    got = conn.execute("SELECT edition FROM session_store.edition()").fetchone()[0]
+    assert got == EDITION, f"the database holds the {got} edition, not {EDITION}"
 
 
 def server_url(dbname: str, port=None, host=None) -> str:
@@ -24,8 +45,21 @@ def fresh_database(name: str) -> str:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{name}"')
     with psycopg.connect(dbname=name, autocommit=True) as c:
-        c.execute("CREATE EXTENSION session_store")
+        install_edition(c)
     return server_url(name)
+
+
+def empty_database(name: str) -> str:
+    """A fresh database with no edition installed."""
+    with psycopg.connect(dbname="postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}"')
+    return server_url(name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(dbname="postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ from typing import Any, AsyncIterator, Iterator, Optional, Union
 import psycopg
 from psycopg import pq
 
-from . import _sql
+from . import _install, _sql
 from ._retry import Attempts, RetryPolicy, policy_of
 from ._types import (AppendResult, Message, ReplaceResult, Session,
                      SessionSummary, SessionWithMessages)
@@ -307,6 +307,12 @@ class _Api:
                             {"user_id": user_id})
         return self._exec(_Call("count_sessions", sql, p, SCALAR))
 
+    def edition(self) -> tuple[str, str]:
+        """(edition, version) of the session_store the database holds:
+        ("c", "1.2") for the C extension, ("portable", "1.2") for the
+        portable edition.  One call (1.2 and later)."""
+        return self._exec(_Call("edition", _install.EDITION_SQL, None, ONE, tuple))
+
     def get_session_with_messages(
             self, app_name: str, user_id: str, session_id: str,
             max_count: Optional[int] = None, after_seq: Optional[int] = None,
@@ -328,10 +334,15 @@ class _Api:
 class SessionStore(_Api):
     """The synchronous client.  Thread-safe: calls from several threads share
     the pool (or, when given one connection, take turns on it).  ``retry``:
-    a RetryPolicy, True (the default policy) or False."""
+    a RetryPolicy, True (the default policy) or False.  ``install=True``:
+    the first call installs the portable edition when the database holds
+    no edition yet (``install()``)."""
 
     def __init__(self, source: Any, *, min_size: int = 1, max_size: int = 10,
-                 retry: Union[RetryPolicy, bool] = True, **connect_kwargs: Any):
+                 retry: Union[RetryPolicy, bool] = True, install: bool = False,
+                 _pooled: bool = True, **connect_kwargs: Any):
+        self._install_pending = bool(install)
+        self._install_lock = threading.Lock()
         self._own_pool = None
         self._pool = None
         self._conn = None
@@ -339,7 +350,7 @@ class SessionStore(_Api):
         self._connect_kwargs = {**_CONN_KWARGS, **connect_kwargs}
         if isinstance(source, str):
             self._dsn = normalize_dsn(source)
-            if psycopg_pool is not None:
+            if psycopg_pool is not None and _pooled:
                 self._own_pool = psycopg_pool.ConnectionPool(
                     self._dsn, min_size=min_size, max_size=max_size,
                     kwargs=self._connect_kwargs, open=True)
@@ -370,22 +381,47 @@ class SessionStore(_Api):
             cur.execute(call.sql, call.params, prepare=False)
             return cur.fetchall()
 
+    def install(self) -> tuple[str, str]:
+        """Install the portable edition when the database holds no edition
+        (never over the C extension, which the client never creates); safe
+        from many processes at once.  Returns (edition, version) of what the
+        database holds afterwards.  On a connection passed in, none of its
+        transactions may be open.  A lost connection is retried under the
+        store's policy (installing twice is harmless)."""
+        with self._install_lock:
+            return self._install_now()
+
+    def _install_now(self) -> tuple[str, str]:
+        script = _install.portable_sql()
+
+        def run(conn):
+            return _install.on_idle(conn, lambda c: _install.install_on(c, script))
+        result = self._retrying(run, "install")
+        self._install_pending = False
+        return result
+
     def _exec(self, call: _Call):
+        if self._install_pending:  # install=True: once, before the first call
+            with self._install_lock:
+                if self._install_pending:
+                    self._install_now()
+        return _finish(call, self._retrying(
+            lambda conn: self._run_on(conn, call), call.name))
+
+    def _retrying(self, run, name: str):
         attempts = Attempts(self._retry)
         while True:
             try:
-                rows = self._attempt(call, attempts)
+                return self._attempt(run, attempts)
             except (psycopg.Error, OSError) as e:
-                time.sleep(attempts.pause_after(e, call.name))
-            else:
-                return _finish(call, rows)
+                time.sleep(attempts.pause_after(e, name))
 
-    def _attempt(self, call: _Call, attempts: Attempts) -> list:
+    def _attempt(self, run, attempts: Attempts):
         if self._conn is not None:
-            return self._run_on(self._conn, call)
+            return run(self._conn)
         if self._pool is None:
             with psycopg.connect(self._dsn, **self._connect_kwargs) as conn:
-                return self._run_on(conn, call)
+                return run(conn)
         pool = self._pool
         conn = pool.getconn(attempts.wait_limit(pool.timeout))
         try:
@@ -403,7 +439,7 @@ class SessionStore(_Api):
                     == pq.TransactionStatus.IDLE):
                 conn.autocommit = switched = True
             try:
-                return self._run_on(conn, call)
+                return run(conn)
             finally:
                 # not on a connection that failed: that would raise again
                 # and hide the server's error (57P01 ...) behind its own
@@ -431,10 +467,14 @@ class SessionStore(_Api):
 
 class AsyncSessionStore(_Api):
     """The asyncio client.  A DSN gets an AsyncConnectionPool, opened on the
-    first call (in the running event loop).  ``retry`` as for SessionStore."""
+    first call (in the running event loop).  ``retry`` and ``install`` as
+    for SessionStore."""
 
     def __init__(self, source: Any, *, min_size: int = 1, max_size: int = 10,
-                 retry: Union[RetryPolicy, bool] = True, **connect_kwargs: Any):
+                 retry: Union[RetryPolicy, bool] = True, install: bool = False,
+                 _pooled: bool = True, **connect_kwargs: Any):
+        self._install_pending = bool(install)
+        self._install_lock: Optional[asyncio.Lock] = None
         self._own_pool = None
         self._pool = None
         self._conn = None
@@ -445,7 +485,7 @@ class AsyncSessionStore(_Api):
         self._connect_kwargs = {**_CONN_KWARGS, **connect_kwargs}
         if isinstance(source, str):
             self._dsn = normalize_dsn(source)
-            if psycopg_pool is not None:
+            if psycopg_pool is not None and _pooled:
                 self._own_pool = psycopg_pool.AsyncConnectionPool(
                     self._dsn, min_size=min_size, max_size=max_size,
                     kwargs=self._connect_kwargs, open=False)
@@ -489,24 +529,51 @@ class AsyncSessionStore(_Api):
             await cur.execute(call.sql, call.params, prepare=False)
             return await cur.fetchall()
 
+    async def install(self) -> tuple[str, str]:
+        """SessionStore.install, awaited."""
+        async with self._installing():
+            return await self._install_now()
+
+    def _installing(self) -> asyncio.Lock:
+        with self._lock_guard:
+            if self._install_lock is None:
+                self._install_lock = asyncio.Lock()
+        return self._install_lock
+
+    async def _install_now(self) -> tuple[str, str]:
+        script = _install.portable_sql()
+
+        async def run(conn):
+            return await _install.on_idle_async(
+                conn, lambda c: _install.install_on_async(c, script))
+        result = await self._retrying(run, "install")
+        self._install_pending = False
+        return result
+
     async def _exec(self, call: _Call):
+        if self._install_pending:  # install=True: once, before the first call
+            async with self._installing():
+                if self._install_pending:
+                    await self._install_now()
+        return _finish(call, await self._retrying(
+            lambda conn: self._run_on(conn, call), call.name))
+
+    async def _retrying(self, run, name: str):
         attempts = Attempts(self._retry)
         while True:
             try:
-                rows = await self._attempt(call, attempts)
+                return await self._attempt(run, attempts)
             except (psycopg.Error, OSError) as e:
-                await asyncio.sleep(attempts.pause_after(e, call.name))
-            else:
-                return _finish(call, rows)
+                await asyncio.sleep(attempts.pause_after(e, name))
 
-    async def _attempt(self, call: _Call, attempts: Attempts) -> list:
+    async def _attempt(self, run, attempts: Attempts):
         """SessionStore._attempt, awaited."""
         if self._conn is not None:
-            return await self._run_on(self._conn, call)
+            return await run(self._conn)
         if self._pool is None:
             async with await psycopg.AsyncConnection.connect(
                     self._dsn, **self._connect_kwargs) as conn:
-                return await self._run_on(conn, call)
+                return await run(conn)
         if not self._opened:
             await self._ensure_open()
         pool = self._pool
@@ -525,7 +592,7 @@ class AsyncSessionStore(_Api):
                 await conn.set_autocommit(True)
                 switched = True
             try:
-                return await self._run_on(conn, call)
+                return await run(conn)
             finally:
                 if switched and not conn.closed:
                     await conn.set_autocommit(False)

@@ -77,17 +77,19 @@ class SessionStoreService(BaseSessionService):
     ``source``: a ``postgresql://`` URL or libpq DSN (SQLAlchemy-style
     ``postgresql+asyncpg://`` / ``postgresql+psycopg://`` accepted, the
     driver part is dropped), an AsyncSessionStore or SessionStore, a
-    psycopg_pool pool or a psycopg connection.
+    psycopg_pool pool or a psycopg connection.  ``install=True``: the first
+    call installs the portable edition when the database holds no edition
+    yet (never over the C extension).
     """
 
-    def __init__(self, db_url: Any = None, **kwargs: Any):
+    def __init__(self, db_url: Any = None, *, install: bool = False, **kwargs: Any):
         source = db_url if db_url is not None else kwargs.pop("store", None)
         if source is None:
             raise ValueError("SessionStoreService needs a database URL, a pool "
                              "or a SessionStore")
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-        self._store, self._owned = async_store(source)
+        self._store, self._owned = async_store(source, install)
 
     @property
     def store(self):

@@ -45,25 +45,28 @@ class SessionStoreSession(SessionABC):
     def __init__(self, session_id: str, db_url_or_pool: Any, *,
                  app_name: str = DEFAULT_APP_NAME,
                  user_id: str = DEFAULT_USER_ID,
-                 session_settings: SessionSettings | dict[str, Any] | None = None):
+                 session_settings: SessionSettings | dict[str, Any] | None = None,
+                 install: bool = False):
         self.session_id = session_id
         self.app_name = app_name
         self.user_id = user_id
         self.session_settings = (coerce_session_settings(session_settings)
                                  if session_settings is not None
                                  else SessionSettings())
-        self._store, self._owned = async_store(db_url_or_pool)
+        self._store, self._owned = async_store(db_url_or_pool, install)
 
     @classmethod
     def from_url(cls, session_id: str, *, url: str,
                  app_name: str = DEFAULT_APP_NAME,
                  user_id: str = DEFAULT_USER_ID,
                  session_settings: SessionSettings | dict[str, Any] | None = None,
-                 ) -> "SessionStoreSession":
+                 install: bool = False) -> "SessionStoreSession":
         """A session on its own pool for url (a ``postgresql://`` URL, a
-        libpq DSN, or a SQLAlchemy-style ``postgresql+asyncpg://`` URL)."""
+        libpq DSN, or a SQLAlchemy-style ``postgresql+asyncpg://`` URL).
+        ``install=True``: the first call installs the portable edition when
+        the database holds no edition yet."""
         return cls(session_id, url, app_name=app_name, user_id=user_id,
-                   session_settings=session_settings)
+                   session_settings=session_settings, install=install)
 
     @property
     def store(self):
