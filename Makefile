@@ -7,7 +7,8 @@
 #                 no C build)
 #   make test     install what is missing, build, install, run every suite
 #   make bench    the benchmark (long), on throwaway clusters; then the
-#                 Python and TypeScript adapters' benchmarks (make bench-python alone)
+#                 Python and TypeScript adapters' benchmarks (make bench-python alone),
+#                 each also on the portable edition (make bench-portable alone)
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
 #   make test-versions    build and run regress + isolation on PostgreSQL 16 and 18
 #   make test-citus   the same guarantees on a Citus cluster (Citus installed first)
@@ -62,7 +63,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h src/compat.h
 
-.PHONY: deps test demo demo-portable bench bench-python test-mutations test-versions test-citus test-pgtle
+.PHONY: deps test demo demo-portable bench bench-portable bench-python test-mutations test-versions test-citus test-pgtle
 
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
@@ -87,6 +88,17 @@ bench: deps
 	PG_MAJOR=$(PG_MAJOR) bash bench/run.sh
 	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh
 	PG_MAJOR=$(PG_MAJOR) bash bench/node.sh
+	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh portable
+	PG_MAJOR=$(PG_MAJOR) bash bench/node.sh portable
+
+# the portable edition against the C edition, and the adapters on it against
+# the frameworks' stores (minutes: BENCH_ROUNDS and BENCH_SECONDS as for bench)
+bench-portable: deps
+	$(MAKE) all
+	$(MAKE) install
+	PG_MAJOR=$(PG_MAJOR) bash bench/run.sh --only portable
+	PG_MAJOR=$(PG_MAJOR) bash bench/python_run.sh portable
+	PG_MAJOR=$(PG_MAJOR) bash bench/node.sh portable
 
 # the Python adapters' benchmark alone
 bench-python: deps

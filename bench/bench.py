@@ -9,6 +9,14 @@ the table shows the median of the rounds and each variant's ratio to
 session_store.
 
   bench/bench.py [--rounds N] [--seconds S] [--only NAME ...] [--baseline DIR]
+                 [--portable FILE]
+
+--only portable (or any portable-* workload) runs the portable edition
+against the C edition, alternating rounds in two databases of one cluster:
+the C edition by CREATE EXTENSION in one, the portable edition by psql -f
+FILE (default portable/session_store.sql) in the other.  Same calls, same
+clients; the table "portable edition / C edition" closes the report.  Every
+run without --only includes them.
 
 --baseline DIR adds, to the append workloads, a variant that runs the same
 session_store calls against another build of the extension (installed with
@@ -28,6 +36,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB = "session_store_bench"
 BASE_DB = "session_store_bench_baseline"
+PT_DB = "session_store_bench_portable"
+REPO = os.path.dirname(HERE)
 MSG = {"role": "user", "content": "Find me a flight to Lisbon on the 3rd of May, morning if possible."}
 
 
@@ -77,6 +87,8 @@ class Workload:
         self.setup = setup
         self.targets = targets          # (description, numerator name, denominator name, bound)
         self.latency = latency          # a read workload: compare latencies
+        self.pair = None                # (numerator, denominator, target or None): the
+                                        # edition ratio summed up by portable_report
 
 
 def pgbench(script, clients, seconds, variables, db=DB):
@@ -117,7 +129,10 @@ def run(workload, rounds, seconds):
     if workload.setup:
         workload.setup()
     for r in range(rounds):
-        for v in workload.variants:
+        # an edition pair alternates its order too (A B, B A, ...): a variant
+        # that always ran second would always meet the other's leftovers
+        order = workload.variants if not workload.pair or r % 2 == 0 else workload.variants[::-1]
+        for v in order:
             variables = {k: (val(r) if callable(val) else val) for k, val in v.vars.items()}
             reset_counters()
             res = pgbench(v.script, workload.clients, seconds, variables, v.db)
@@ -182,8 +197,15 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--baseline", default=os.environ.get("BENCH_BASELINE") or None,
                     help="a DESTDIR holding another build, compared side by side")
+    ap.add_argument("--portable", default=os.environ.get("BENCH_PORTABLE") or
+                    os.path.join(REPO, "portable", "session_store.sql"),
+                    help="the portable edition's install script, compared with the C edition")
     args = ap.parse_args()
-    dbs = [DB] + ([BASE_DB] if args.baseline else [])
+    # "portable": every portable-* workload (the portable edition vs the C one)
+    only = None if args.only is None else {k for k in args.only if k != "portable"}
+    with_portable = args.only is None or any(k == "portable" or k.startswith("portable-")
+                                             for k in args.only)
+    dbs = [DB] + ([BASE_DB] if args.baseline else []) + ([PT_DB] if with_portable else [])
 
     for db in dbs:
         with subprocess.Popen(["psql", "-X", "-d", "postgres", "-c", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)',
@@ -193,6 +215,12 @@ def main():
         # set before the first backend of that database loads the module
         psql(f"ALTER DATABASE \"{BASE_DB}\" SET extension_destdir = '{args.baseline}'", db="postgres")
         psql("CREATE EXTENSION session_store", db=BASE_DB)
+    if with_portable:
+        psql_file(args.portable, db=PT_DB)
+        edition = psql("SELECT edition || ' ' || version FROM session_store.edition()", db=PT_DB,
+                       value=True)
+        if not edition.startswith("portable"):
+            sys.exit(f"{args.portable} installed edition {edition}, not the portable one")
     psql_file(os.path.join(HERE, "setup.sql"))
     psql_file(os.path.join(HERE, "plpgsql_store.sql"))
     settings = psql("SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings "
@@ -207,6 +235,10 @@ def main():
                 psql(f"SELECT session_store.create_session('bench', '{u}', NULL, 's') "
                      f"WHERE NOT EXISTS (SELECT FROM session_store.get_session('bench', '{u}', 's'))",
                      db=BASE_DB)
+            if with_portable:
+                psql(f"SELECT session_store.create_session('bench', '{u}', NULL, 's') "
+                     f"WHERE NOT EXISTS (SELECT FROM session_store.get_session('bench', '{u}', 's'))",
+                     db=PT_DB)
             psql(f"SELECT session_store.create_session('bench', '{u}', NULL, 's') "
                  f"WHERE NOT EXISTS (SELECT FROM session_store.get_session('bench', '{u}', 's'));"
                  f"SELECT plpgsql_store.create_session('bench', '{u}', NULL, 's') "
@@ -349,10 +381,16 @@ def main():
                  targets=[("latency at 1,000,000 <= 1.5x latency at 1,000", "app of 1,000,000",
                            "app of 1,000", 1.5)]),
     ]
-    if args.only:
-        workloads = [w for w in workloads if w.key in args.only]
+    if with_portable:
+        workloads += portable_workloads(create_own, create_hot, msgs, obj, own_state, shared_state)
+    if args.only is not None:
+        workloads = [w for w in workloads if w.key in only or
+                     (w.key.startswith("portable-") and "portable" in args.only)]
         if any(w.key in ("list",) for w in workloads) and not any(w.key == "messages" for w in workloads):
             load_reads()
+        if any(w.key.startswith("portable-list") for w in workloads) and \
+                not any(w.key.startswith("portable-messages") for w in workloads):
+            load_portable_reads()
 
     header = (f"session_store benchmark {args.label}\nPostgreSQL {version}; {settings}\n"
               f"{args.rounds} alternating rounds of {args.seconds} s per variant; medians of the rounds")
@@ -360,10 +398,150 @@ def main():
     for w in workloads:
         run(w, args.rounds, args.seconds)
     table = report(workloads, header)
+    if any(w.pair for w in workloads):
+        table += "\n\n" + portable_report(workloads, args.label)
     print("\n" + "=" * 100 + "\n" + table + "\n" + "=" * 100)
     if args.out:
         with open(args.out, "w") as f:
             f.write(table + "\n")
+
+
+# ------------------------------------------------- the portable edition vs C
+
+PT_SIZES = (1000, 100000)          # messages of a session, sessions of an app
+PT_LOADED = []
+
+
+def load_portable_reads():
+    """In both databases, the same rows for the reads: sessions of 1,000 and
+    100,000 messages, apps of 1,000 and 100,000 sessions (loaded directly
+    into the tables, which both editions share; setup only), and the page
+    tokens each edition's own list_sessions hands out."""
+    if PT_LOADED:
+        return
+    small, big = PT_SIZES
+    for db in (DB, PT_DB):
+        psql(f"""
+            SELECT session_store.create_session('bench', 'pt-reader', NULL, 'small');
+            SELECT session_store.create_session('bench', 'pt-reader', NULL, 'big');
+            INSERT INTO session_store.messages
+            SELECT 'pt-reader', s.sid, i, jsonb_build_object('role', 'user', 'content', 'message ' || i), now()
+            FROM session_store.sessions s,
+                 generate_series(1, CASE s.session_id WHEN 'big' THEN {big} ELSE {small} END) i
+            WHERE s.app_name = 'bench' AND s.user_id = 'pt-reader';
+            UPDATE session_store.sessions SET last_seq = CASE session_id WHEN 'big' THEN {big} ELSE {small} END
+            WHERE app_name = 'bench' AND user_id = 'pt-reader';
+            INSERT INTO session_store.sessions
+            SELECT app, 'u' || (i % 5000), 's' || i, nextval('session_store.session_sid_seq'), '{{}}', 0, 0,
+                   now() - interval '30 days', now() - i * interval '1 second'
+            FROM (VALUES ('pt-list-small', {small}), ('pt-list-big', {big})) a(app, n), generate_series(1, n) i;
+        """, db=db)
+        psql("VACUUM ANALYZE session_store.sessions", db=db)
+        psql("VACUUM ANALYZE session_store.messages", db=db)
+        for app, n in (("pt-list-small", 500), ("pt-list-big", 10000)):
+            TOKENS[(db, app)] = psql(f"SELECT next_page_token FROM session_store.list_sessions("
+                                     f"'{app}', NULL, {n}) OFFSET {n - 1}", db=db, value=True)
+    PT_LOADED.append(True)
+
+
+def portable_workloads(create_own, create_hot, msgs, obj, own_state, shared_state):
+    """The workloads of the C bench, each as a pair: the C edition (in DB)
+    and the portable edition (in PT_DB), the same script in each."""
+    # the create storm's app names, in the portable database too
+    psql("CREATE SCHEMA IF NOT EXISTS bench; CREATE OR REPLACE FUNCTION bench.storm_app() "
+         "RETURNS text LANGUAGE sql VOLATILE AS $$ "
+         "SELECT 'storm-' || (extract(epoch FROM clock_timestamp()) * 10)::bigint $$", db=PT_DB)
+    ss = "SELECT 1 FROM session_store.append_messages('bench', {user}, 's', :m{extra});\n"
+    own_user, target = "'own-' || :client_id", 0.7
+
+    def pair(key, title, clients, script, setup=None, per_call=1, vars=None, latency=False,
+             extra=(), bound=None):
+        w = Workload(key, title, clients, [
+            Variant("C edition", script, per_call=per_call, vars=vars, reference=True),
+            Variant("portable edition", script, per_call=per_call, vars=vars, db=PT_DB),
+            *extra], setup=setup, latency=latency,
+            targets=[] if bound is None else
+            [(f"portable >= {bound}x C", "portable edition", "C edition", bound)])
+        w.pair = ("portable edition", "C edition", bound)
+        return w
+
+    storm = ("\\set u random(1, 50)\n"
+             "SELECT 1 FROM session_store.create_session(bench.storm_app(), 'u' || :u, :st);\n")
+    ws = [
+        pair("portable-own", "portable vs C: own-session appends, 1 message per call, 8 clients, "
+             "each on its own session", 8, ss.format(user=own_user, extra=""), create_own(8),
+             vars={"m": msgs(1)}, bound=target, extra=[
+                 Variant("hand-written PL/pgSQL (bench model)",
+                         "SELECT 1 FROM plpgsql_store.append_messages('bench', 'own-' || :client_id, "
+                         "'s', :m);\n", vars={"m": msgs(1)})]),
+        pair("portable-own-key", "portable vs C: own-session appends as above, each with a new "
+             "idempotency key (as the adapters send)", 8,
+             ss.format(user=own_user, extra=", idempotency_key => gen_random_uuid()::text"),
+             create_own(8), vars={"m": msgs(1)}),
+        pair("portable-hot", "portable vs C: hot session, 1 message per call, 16 clients on one "
+             "session", 16, ss.format(user="'hot'", extra=""), create_hot, vars={"m": msgs(1)}),
+    ]
+    for n in (10, 50):
+        ws.append(pair(f"portable-batch{n}", f"portable vs C: hot session, batches of {n} messages, "
+                       f"16 clients on one session", 16, ss.format(user="'hot'", extra=""),
+                       create_hot, per_call=n, vars={"m": msgs(n)}))
+    ws += [
+        pair("portable-create", "portable vs C: create_session storm, 32 clients, a fresh app "
+             "every 100 ms, 50 users each; session state only", 32, storm, vars={"st": own_state}),
+        pair("portable-create-shared", "portable vs C: create_session storm as above, each with an "
+             "app: and a user: key", 32, storm, vars={"st": shared_state}),
+    ]
+    for n in PT_SIZES:
+        ws.append(pair(f"portable-messages-{n}", f"portable vs C: get_messages, the latest 20 of a "
+                       f"session of {n:,} messages, 4 clients", 4,
+                       f"SELECT count(*) FROM session_store.get_messages('bench', 'pt-reader', "
+                       f"'{'small' if n == PT_SIZES[0] else 'big'}', 20);\n",
+                       load_portable_reads, latency=True))
+    for n in PT_SIZES:
+        app = "pt-list-small" if n == PT_SIZES[0] else "pt-list-big"
+        w = pair(f"portable-list-{n}", f"portable vs C: list_sessions, a page of 20 after a token, "
+                 f"an app of {n:,} sessions, 4 clients", 4,
+                 f"SELECT count(*) FROM session_store.list_sessions('{app}', NULL, 20, :tok);\n",
+                 load_portable_reads, latency=True)
+        for v in w.variants:     # each edition's own token
+            v.vars = {"tok": (lambda db, a: lambda r: TOKENS[(db, a)])(v.db, app)}
+        ws.append(w)
+    return ws
+
+
+def portable_report(workloads, label):
+    lines = [f"portable edition / C edition {label}: the same calls in two databases of one "
+             f"cluster, alternating rounds, medians",
+             f"  {'workload':<34}{'C calls/s':>11}{'portable':>11}{'portable/C':>12}"
+             f"{'paired':>8}{'C ms':>9}{'portable ms':>13}  target"]
+    lat = {}
+    for w in workloads:
+        if not w.pair or not w.variants[0].rounds:
+            continue
+        num, den, bound = w.pair
+        a = next(v for v in w.variants if v.name == num)
+        b = next(v for v in w.variants if v.name == den)
+        ratio = median(a, "tps") / median(b, "tps")
+        paired = statistics.median(x["tps"] / y["tps"] for x, y in zip(a.rounds, b.rounds))
+        t = "" if bound is None else f">= {bound}x: {'met' if ratio >= bound else 'MISSED'}"
+        unit = "msgs/s" if a.per_call > 1 else ""
+        name = w.key[len("portable-"):] + (f" ({unit})" if unit else "")
+        lines.append(f"  {name:<34}{median(b, 'tps') * b.per_call:>11,.0f}"
+                     f"{median(a, 'tps') * a.per_call:>11,.0f}{ratio:>11.2f}x{paired:>7.2f}x"
+                     f"{median(b, 'lat'):>9.3f}{median(a, 'lat'):>13.3f}  {t}")
+        if w.latency:
+            lat[w.key] = (median(b, "lat"), median(a, "lat"))
+    small, big = PT_SIZES
+    for kind in ("messages", "list"):
+        s, g = lat.get(f"portable-{kind}-{small}"), lat.get(f"portable-{kind}-{big}")
+        if s and g:
+            lines.append(f"  {kind}: latency at {big:,} / at {small:,}: C {g[0] / s[0]:.2f}x, "
+                         f"portable {g[1] / s[1]:.2f}x (target <= 1.5x)")
+    lines.append("  (portable/C: the ratio of the medians of calls per second, higher is better "
+                 "for the portable edition; paired: the median of the rounds' own ratios, each "
+                 "portable round over the C round next to it, which drift moves less; errors "
+                 "and each round: above)")
+    return "\n".join(lines)
 
 
 TOKENS = {}

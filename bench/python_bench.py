@@ -21,8 +21,16 @@ server's share: append_messages with retries off, with and without a key.
 
   python_bench.py [--rounds 3] [--seconds 5] [--small 1000] [--large 100000]
                   [--sessions 10000] [--retry-rounds 20] [--retry-seconds 1]
-                  [--only-retry-cost]
+                  [--only-retry-cost] [--no-retry-cost]
+                  [--editions c,portable] [--portable FILE] [--target 5]
                   [--out FILE]
+
+--editions: which editions "ours" runs on, each in a database of its own on
+the same server, alternating rounds with theirs: c (CREATE EXTENSION, the
+default), portable (psql -f FILE, default portable/session_store.sql), or
+both (then the table has a portable/ours column: the portable edition over
+the C one).  --target X adds whether each edition is at least X times theirs
+on every workload.
 
 Needs a server with the extension, through the libpq environment.
 """
@@ -33,6 +41,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -58,6 +67,8 @@ from session_store.openai_agents import SessionStoreSession  # noqa: E402
 
 POOL = 16
 DB_THEIRS, DB_OURS = "ss_bench_theirs", "ss_bench_ours"
+DB_PORTABLE = "ss_bench_portable"
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TEXT = "lorem ipsum dolor sit amet " * 8
 
 
@@ -219,7 +230,7 @@ def template_event():
     return event().model_dump(mode="json", exclude_none=True)
 
 
-async def populate(theirs: Side, ours: Side, small: int, large: int, sessions: int):
+async def populate(theirs: Side, ours_sides: list, small: int, large: int, sessions: int):
     """Big sessions and a big listing for both sides.  Ours through the
     client (append_messages batches, create_session); theirs with bulk SQL
     into its own tables, as its service would have written them."""
@@ -238,13 +249,14 @@ async def populate(theirs: Side, ours: Side, small: int, large: int, sessions: i
                 FROM generate_series(1, %(n)s) AS g""",
                       {"sid": sid, "tpl": json.dumps(tpl), "n": size})
             c.execute("ANALYZE events")
-        await ours.adk.create_session(app_name="bench", user_id="reader", session_id=sid)
-        store: AsyncSessionStore = ours.adk.store
-        for start in range(1, size + 1, 1000):
-            batch = [dict(tpl, id=f"{sid}-{g}", timestamp=1.7e9 + g)
-                     for g in range(start, min(start + 1000, size + 1))]
-            await store.append_messages(app_name="bench", user_id="reader", session_id=sid,
-                                        messages=batch)
+        for ours in ours_sides:
+            await ours.adk.create_session(app_name="bench", user_id="reader", session_id=sid)
+            store: AsyncSessionStore = ours.adk.store
+            for start in range(1, size + 1, 1000):
+                batch = [dict(tpl, id=f"{sid}-{g}", timestamp=1.7e9 + g)
+                         for g in range(start, min(start + 1000, size + 1))]
+                await store.append_messages(app_name="bench", user_id="reader", session_id=sid,
+                                            messages=batch)
     # a listing of `sessions` sessions of one user
     await theirs.adk.create_session(app_name="listing", user_id="lister", session_id="l0")
     with psycopg.connect(dbname=DB_THEIRS, autocommit=True) as c:
@@ -256,22 +268,24 @@ async def populate(theirs: Side, ours: Side, small: int, large: int, sessions: i
         c.execute("ANALYZE sessions")
     sem = asyncio.Semaphore(POOL)
 
-    async def one(g):
-        async with sem:
-            await ours.adk.store.create_session(app_name="listing", user_id="lister",
-                                                session_id=f"l{g}")
-    await asyncio.gather(*[one(g) for g in range(sessions)])
+    for ours in ours_sides:
+        async def one(g):
+            async with sem:
+                await ours.adk.store.create_session(app_name="listing", user_id="lister",
+                                                    session_id=f"l{g}")
+        await asyncio.gather(*[one(g) for g in range(sessions)])
     # items to read for get_items(20)
     await theirs.oa_session("reader").add_items([{"role": "user", "content": TEXT}] * 1000)
-    await ours.oa_session("reader").add_items([{"role": "user", "content": TEXT}] * 1000)
+    for ours in ours_sides:
+        await ours.oa_session("reader").add_items([{"role": "user", "content": TEXT}] * 1000)
 
 
-async def retry_cost(a):
+async def retry_cost(a, db=DB_OURS):
     """Retries on against retries off, the adapters' appends, alternating
     rounds on one database: [(workload, {"on": [ops/s], "off": [...]},
     errors)]."""
-    on_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL)
-    off_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL,
+    on_store = AsyncSessionStore(server_url(db), min_size=POOL, max_size=POOL)
+    off_store = AsyncSessionStore(server_url(db), min_size=POOL, max_size=POOL,
                                   retry=False)
     sides = {"on": Side("on", SessionStoreService(on_store), oa_store=on_store),
              "off": Side("off", SessionStoreService(off_store), oa_store=off_store)}
@@ -312,23 +326,44 @@ def retry_report(results, a):
     return "\n".join(lines)
 
 
+EDITION_DB = {"c": ("ours", DB_OURS), "portable": ("portable", DB_PORTABLE)}
+
+
+def install(edition, a):
+    """A fresh database of the edition: CREATE EXTENSION, or the portable
+    edition's script."""
+    name, db = EDITION_DB[edition]
+    fresh_database(db, extension=(edition == "c"))
+    if edition == "portable":
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", a.portable],
+                       check=True, stdout=subprocess.DEVNULL)
+    with psycopg.connect(dbname=db, autocommit=True) as c:
+        got = c.execute("SELECT edition FROM session_store.edition()").fetchone()[0]
+    if got != edition:
+        sys.exit(f"{db}: edition {got}, expected {edition}")
+    return name, db
+
+
 async def main_async(a):
     fresh_database(DB_THEIRS, extension=False)
-    fresh_database(DB_OURS, extension=True)
+    ours_dbs = [install(e, a) for e in a.editions]
     if a.only_retry_cost:
-        return [], await retry_cost(a)
+        return [], await retry_cost(a, ours_dbs[0][1])
     theirs_adk = DatabaseSessionService(server_url(DB_THEIRS, "asyncpg"),
                                         pool_size=POOL, max_overflow=0)
     oa_engine = create_async_engine(server_url(DB_THEIRS, "asyncpg"),
                                     pool_size=POOL, max_overflow=0)
     await SQLAlchemySession("init", engine=oa_engine, create_tables=True).get_items()
-    ours_store = AsyncSessionStore(server_url(DB_OURS), min_size=POOL, max_size=POOL)
+    stores = [AsyncSessionStore(server_url(db), min_size=POOL, max_size=POOL) for _, db in ours_dbs]
     theirs = Side("theirs", theirs_adk, oa_engine=oa_engine)
-    ours = Side("ours", SessionStoreService(ours_store), oa_store=ours_store)
+    ours_sides = [Side(name, SessionStoreService(st), oa_store=st)
+                  for (name, _), st in zip(ours_dbs, stores)]
+    sides = [theirs, *ours_sides]
+    names = [sd.name for sd in sides]
     await theirs.adk.create_session(app_name="bench", user_id="warmup")
     print(f"populating (sessions of {a.small} and {a.large} events, {a.sessions} sessions) ...",
           flush=True)
-    await populate(theirs, ours, a.small, a.large, a.sessions)
+    await populate(theirs, ours_sides, a.small, a.large, a.sessions)
 
     through = [("create_session (16 tasks)", w_create),
                ("append_event, 8 tasks on own sessions", w_append_own),
@@ -337,12 +372,12 @@ async def main_async(a):
                ("pop_item (8 tasks)", w_pop)]
     results = []
     for name, fn in through:
-        per = {"theirs": [], "ours": []}
-        errs = {"theirs": 0, "ours": 0}
-        stale = {"theirs": 0, "ours": 0}
-        first = {"theirs": None, "ours": None}
+        per = {n: [] for n in names}
+        errs = {n: 0 for n in names}
+        stale = {n: 0 for n in names}
+        first = {n: None for n in names}
         for r in range(a.rounds):
-            for side in (theirs, ours):
+            for side in sides:
                 ops, e, st, fe = await fn(side, a.seconds)
                 per[side.name].append(ops)
                 errs[side.name] += e
@@ -358,10 +393,10 @@ async def main_async(a):
               lambda s: w_list(s, max(3, a.reads // 10))),
              ("get_items(20) of 1000 items", lambda s: w_get_items(s, a.reads))]
     for name, fn in reads:
-        per = {"theirs": [], "ours": []}
-        errs = {"theirs": 0, "ours": 0}
+        per = {n: [] for n in names}
+        errs = {n: 0 for n in names}
         for r in range(a.rounds):
-            for side in (theirs, ours):
+            for side in sides:
                 lat, e = await fn(side)
                 per[side.name].append(lat)
                 errs[side.name] += e
@@ -369,38 +404,59 @@ async def main_async(a):
         print(f"  done: {name}", flush=True)
     await theirs_adk.close()
     await oa_engine.dispose()
-    await ours_store.close()
-    return results, await retry_cost(a)
+    for st in stores:
+        await st.close()
+    return results, ([] if a.no_retry_cost else await retry_cost(a, ours_dbs[0][1]))
 
 
 def report(results, a):
+    ours = [EDITION_DB[e][0] for e in a.editions]
+    both = "ours" in ours and "portable" in ours
+    head = (f"{'workload':44} {'theirs':>12}" + "".join(f" {n:>12}" for n in ours) +
+            "".join(f" {n + '/theirs':>15}" for n in ours) +
+            (f" {'portable/ours':>14}" if both else "") +
+            f" {'errors theirs/' + '/'.join(ours):>24}")
     lines = [f"Python adapters vs the frameworks' stores, same server, {a.rounds} alternating "
-             f"rounds of {a.seconds}s (pool {POOL} each side), medians:",
-             f"{'workload':44} {'theirs':>12} {'ours':>12} {'ours/theirs':>11} {'errors theirs/ours':>20}"]
-    lat = {}
+             f"rounds of {a.seconds}s (pool {POOL} each side), medians"
+             + (" (ours: the C edition; portable: the portable edition)" if "portable" in ours else "")
+             + ":", head]
+    lat, missed = {}, []
     for kind, name, per, errs, stale, first in results:
-        t, o = statistics.median(per["theirs"]), statistics.median(per["ours"])
+        t = statistics.median(per["theirs"])
+        o = {n: statistics.median(per[n]) for n in ours}
+        err = f"{errs['theirs']}/" + "/".join(str(errs[n]) for n in ours)
         if kind == "tput":
-            ratio = o / t if t else float("inf")
-            lines.append(f"{name:44} {t:10.0f}/s {o:10.0f}/s {ratio:10.2f}x "
-                         f"{errs['theirs']:>10}/{errs['ours']:<9}")
-            if stale and (stale["theirs"] or stale["ours"]):
-                lines.append(f"{'':44} stale retries: theirs {stale['theirs']}, ours {stale['ours']}")
-            for side in ("theirs", "ours"):
+            ratio = {n: (o[n] / t if t else float("inf")) for n in ours}
+            line = f"{name:44} {t:10.0f}/s" + "".join(f" {o[n]:10.0f}/s" for n in ours)
+            pc = o["portable"] / o["ours"] if both else None
+        else:
+            lat[name] = (t, *[o[n] for n in ours])
+            ratio = {n: (t / o[n] if o[n] else float("inf")) for n in ours}
+            line = f"{name:44} {t * 1000:9.2f} ms" + "".join(f" {o[n] * 1000:9.2f} ms" for n in ours)
+            pc = o["ours"] / o["portable"] if both else None
+        line += "".join(f" {ratio[n]:14.2f}x" for n in ours) + (f" {pc:13.2f}x" if both else "")
+        line += f" {err:>24}"
+        lines.append(line)
+        if a.target:
+            missed += [f"{n} {name}: {ratio[n]:.2f}x" for n in ours if ratio[n] < a.target]
+        if kind == "tput":
+            if stale and any(stale.values()):
+                lines.append(f"{'':44} stale retries: " + ", ".join(f"{n} {stale[n]}" for n in stale))
+            for side in per:
                 if first[side]:
                     lines.append(f"{'':44} first error ({side}): {first[side]}")
-        else:
-            lat[name] = (t, o)
-            ratio = t / o if o else float("inf")
-            lines.append(f"{name:44} {t * 1000:9.2f} ms {o * 1000:9.2f} ms {ratio:10.2f}x "
-                         f"{errs['theirs']:>10}/{errs['ours']:<9}")
     small = lat.get(f"get_session, 20 recent of {a.small} events")
     large = lat.get(f"get_session, 20 recent of {a.large} events")
     if small and large:
         lines.append(f"get_session latency, {a.large} vs {a.small} events: theirs "
-                     f"{large[0] / small[0]:.2f}x, ours {large[1] / small[1]:.2f}x")
+                     f"{large[0] / small[0]:.2f}x, " +
+                     ", ".join(f"{n} {large[i + 1] / small[i + 1]:.2f}x" for i, n in enumerate(ours)))
     lines.append("(throughput: higher is better, ratio ours/theirs; latency: lower is "
-                 "better, ratio theirs/ours)")
+                 "better, ratio theirs/ours" + ("; portable/ours likewise, the portable edition "
+                                                "over the C one" if both else "") + ")")
+    if a.target:
+        lines.append(f"target: each edition >= {a.target:g}x theirs on every workload: " +
+                     ("met" if not missed else "MISSED on " + "; ".join(missed)))
     return "\n".join(lines)
 
 
@@ -418,10 +474,21 @@ def main():
                     help="seconds per round of the retry-cost comparison")
     ap.add_argument("--only-retry-cost", action="store_true",
                     help="run only the retry-cost comparison")
+    ap.add_argument("--no-retry-cost", action="store_true",
+                    help="skip the retry-cost comparison")
+    ap.add_argument("--editions", type=lambda v: v.split(","), default=["c"],
+                    help="c, portable or c,portable: the editions ours runs on")
+    ap.add_argument("--portable", default=os.path.join(REPO, "portable", "session_store.sql"),
+                    help="the portable edition's install script")
+    ap.add_argument("--target", type=float, default=None,
+                    help="report whether each edition is at least this many times theirs")
     ap.add_argument("--out")
     a = ap.parse_args()
+    if not a.editions or any(e not in EDITION_DB for e in a.editions):
+        ap.error("--editions: c, portable or c,portable")
     results, cost = asyncio.run(main_async(a))
-    text = (report(results, a) + "\n\n" if results else "") + retry_report(cost, a)
+    text = "\n\n".join(t for t in ((report(results, a) if results else ""),
+                                     (retry_report(cost, a) if cost else "")) if t)
     print(text)
     if a.out:
         with open(a.out, "w") as f:

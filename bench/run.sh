@@ -5,7 +5,12 @@
 # and saved under bench/results/.
 #
 #   BENCH_ROUNDS=3 BENCH_SECONDS=10 bench/run.sh [durable|cpu] [--only own hot ...]
+#   bench/run.sh [durable|cpu] --only portable     the portable edition vs the C one
 #
+# The portable-* workloads (part of every run without --only) install the
+# portable edition (BENCH_PORTABLE, default portable/session_store.sql) in a
+# second database of the same cluster and run each workload's calls there and
+# in the C edition's database in alternating rounds.
 # SS_DESTDIR=dir: load the extension from a "make install DESTDIR=dir" tree
 # (Debian's extension_destdir) instead of the installed one.
 # BENCH_BASELINE=dir: also run the append workloads against the build in that
@@ -17,6 +22,8 @@ cd "$(dirname "$0")/.."
 modes=(durable cpu)
 if [ $# -gt 0 ] && { [ "$1" = durable ] || [ "$1" = cpu ]; }; then modes=("$1"); shift; fi
 mkdir -p bench/results
+portable/build.sh --check 2>/dev/null ||
+	echo "warning: portable/session_store.sql is not what portable/src gives (run portable/build.sh)" >&2
 for mode in "${modes[@]}"; do
 	case $mode in
 		durable) opts=(-o fsync=on -o synchronous_commit=on) ;;

@@ -4,7 +4,13 @@
 // ratio.  Run by bench/node.sh (make bench) inside a throwaway cluster.
 //
 //   BENCH_ROUNDS=3 node clients/node/bench/bench.mjs
+//
+// SS_PORTABLE_SQL=portable/session_store.sql adds a third side: the same
+// SessionStoreService on the portable edition, in a database of its own
+// (the script run in place of CREATE EXTENSION), with its ratio to ADK's
+// and to the C edition's.  BENCH_RETRY_ROUNDS=0 skips the retry layer's part.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import { createEvent } from '@google/adk';
 import { DatabaseSessionService } from '@google/adk/sessions/database';
@@ -27,6 +33,24 @@ const ourPool = new pg.Pool({ ...ourDb, max: 16 });
 const ours = new SessionStoreService(ourPool);
 const adkSql = new pg.Pool({ ...adkDb, max: 2 });
 const sides = { adk, ours };
+const ourPools = [[ours, ourPool]];
+let ptPool;
+if (process.env.SS_PORTABLE_SQL) {
+  const ptDb = await freshDatabase('bench_pt');
+  const c = new pg.Client(ptDb);
+  await c.connect();
+  try {
+    await c.query('DROP EXTENSION session_store CASCADE');
+    await c.query(readFileSync(process.env.SS_PORTABLE_SQL, 'utf8'));
+    const { rows } = await c.query('SELECT edition FROM session_store.edition()');
+    if (rows[0].edition !== 'portable') throw new Error(`edition ${rows[0].edition}, not portable`);
+  } finally {
+    await c.end();
+  }
+  ptPool = new pg.Pool({ ...ptDb, max: 16 });
+  sides.portable = new SessionStoreService(ptPool);
+  ourPools.push([sides.portable, ptPool]);
+}
 const APP = 'bench';
 
 const event = (text) => createEvent({ invocationId: 'inv', author: 'user',
@@ -54,7 +78,7 @@ async function latency(n, fn, warmup = 3) {
 }
 
 const results = {};
-const record = (name, side, v) => ((results[name] ??= { adk: [], ours: [] })[side].push(v));
+const record = (name, side, v) => (((results[name] ??= { adk: [], ours: [] })[side] ??= []).push(v));
 
 // Rows every phase needs: one user per worker, so no create races the
 // app and user rows (ADK's own service fails on that race).
@@ -72,15 +96,17 @@ async function seedLong(n) {
     `INSERT INTO events (id, app_name, user_id, session_id, invocation_id, timestamp, event_data)
      SELECT gen_random_uuid()::text, $1, 'reader', $2, 'inv', now() - g * interval '1 ms', $3::jsonb
        FROM generate_series(1, $4::integer) g`, [APP, sid, JSON.stringify(sample), n]);
-  await ours.createSession({ appName: APP, userId: 'reader', sessionId: sid });
-  for (let done = 0; done < n; done += 1000) {
-    await ourPool.query(
-      `SELECT FROM session_store.append_messages($1, 'reader', $2,
-                 (SELECT pg_catalog.jsonb_agg($3::jsonb) FROM generate_series(1, $4::integer)))`,
-      [APP, sid, JSON.stringify(sample), Math.min(1000, n - done)]);
+  for (const [svc, pool] of ourPools) {
+    await svc.createSession({ appName: APP, userId: 'reader', sessionId: sid });
+    for (let done = 0; done < n; done += 1000) {
+      await pool.query(
+        `SELECT FROM session_store.append_messages($1, 'reader', $2,
+                   (SELECT pg_catalog.jsonb_agg($3::jsonb) FROM generate_series(1, $4::integer)))`,
+        [APP, sid, JSON.stringify(sample), Math.min(1000, n - done)]);
+    }
+    await pool.query('ANALYZE');
   }
   await adkSql.query('ANALYZE');
-  await ourPool.query('ANALYZE');
   return sid;
 }
 // (BENCH_ROUNDS=0: nothing seeded, only the retry layer's comparison below)
@@ -93,9 +119,11 @@ if (ROUNDS > 0) {
     `INSERT INTO sessions (id, app_name, user_id, state, create_time, update_time)
      SELECT 'l' || g, 'listed', 'u' || (g % 100), '{}', now(), now() - g * interval '1 s'
        FROM generate_series(1, 10000) g`);
-  await ourPool.query(
-    `SELECT FROM generate_series(1, 10000) g,
-            LATERAL session_store.create_session('listed', 'u' || (g % 100), NULL, 'l' || g)`);
+  for (const [, pool] of ourPools) {
+    await pool.query(
+      `SELECT FROM generate_series(1, 10000) g,
+              LATERAL session_store.create_session('listed', 'u' || (g % 100), NULL, 'l' || g)`);
+  }
 }
 
 for (let r = 0; r < ROUNDS; r++) {
@@ -125,7 +153,7 @@ for (let r = 0; r < ROUNDS; r++) {
                }
              }
            }));
-    if (side === 'ours') record('  of which stale copies re-read (count)', side, stale);
+    if (side !== 'adk') record('  of which stale copies re-read (count)', side, stale);
 
     for (const [label, sid] of [['1,000', long1k], ['100,000', long100k]]) {
       record(`getSession latest 20 of ${label} events (ms)`, side,
@@ -196,15 +224,33 @@ const pad = (s, n) => String(s).padEnd(n);
 const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 if (ROUNDS > 0) {
   console.log(`TypeScript adapters, ${ROUNDS} alternating rounds, medians (PostgreSQL ${(await ourPool.query('SHOW server_version')).rows[0].server_version}):`);
-  console.log(`  ${pad('', 58)}${pad('ADK DatabaseSessionService', 28)}${pad('SessionStoreService', 21)}ratio`);
+  const pt = 'portable' in sides;
+  console.log(`  ${pad('', 58)}${pad('ADK DatabaseSessionService', 28)}${pad('SessionStoreService', 21)}` +
+              (pt ? `${pad('on portable', 13)}${pad('ratio', 13)}${pad('portable', 13)}portable/C` : 'ratio'));
+  const TARGET = Number(process.env.BENCH_TARGET ?? 0);
+  const missed = [];
   for (const [name, v] of Object.entries(results)) {
     const a = v.adk.length ? median(v.adk) : undefined;
-    const o = median(v.ours);
     const higherBetter = name.includes('/s');
-    const ratio = a === undefined ? '' : higherBetter ? `${(o / a).toFixed(1)}x` : `${(a / o).toFixed(1)}x faster`;
-    console.log(`  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}${ratio}`);
+    const vs = (o) => (a === undefined ? undefined : higherBetter ? o / a : a / o);
+    const show = (r) => (r === undefined ? '' : higherBetter ? `${r.toFixed(1)}x` : `${r.toFixed(1)}x faster`);
+    const o = median(v.ours);
+    let line = `  ${pad(name, 58)}${pad(a === undefined ? '' : fmt(a), 28)}${pad(fmt(o), 21)}`;
+    if (pt) {
+      const p = median(v.portable);
+      const pc = name.includes('(count)') ? '' : higherBetter ? `${(p / o).toFixed(2)}x` : `${(o / p).toFixed(2)}x`;
+      line += `${pad(fmt(p), 13)}${pad(show(vs(o)), 13)}${pad(show(vs(p)), 13)}${pc}`;
+      if (TARGET && vs(p) !== undefined && vs(p) < TARGET) missed.push(`${name.trim()}: ${vs(p).toFixed(1)}x`);
+    } else {
+      line += show(vs(o));
+    }
+    if (TARGET && vs(o) !== undefined && vs(o) < TARGET) missed.push(`${name.trim()} (C): ${vs(o).toFixed(1)}x`);
+    console.log(line);
   }
+  if (pt) console.log('  (ratio: SessionStoreService on the C edition over ADK; portable: on the portable edition; portable/C: the portable edition over the C one, higher is better)');
+  if (TARGET) console.log(`  target: >= ${TARGET}x ADK on every workload: ${missed.length ? `MISSED on ${missed.join('; ')}` : 'met'}`);
 }
+if (RETRY_ROUNDS > 0) {
 console.log(`Retry layer, retries on (default policy) against retry: false, same pool, ${RETRY_ROUNDS} interleaved rounds, medians:`);
 console.log(`  ${pad('', 58)}${pad('retries on', 14)}${pad('retries off', 14)}on/off (median of rounds)`);
 for (const [name, v] of Object.entries(retryResults)) {
@@ -218,7 +264,9 @@ console.log(`  ${pad('appendMessages on a pool that answers at once (us/call)', 
 console.log(`  ${pad('', 58)}${pad('with a key', 14)}${pad('without', 14)}with/without`);
 console.log(`  ${pad('appendMessages, 8 workers, retries off (calls/s)', 58)}${pad(fmt(median(keyResults.on)), 14)}` +
             `${pad(fmt(median(keyResults.off)), 14)}${median(keyResults.on.map((x, i) => x / keyResults.off[i])).toFixed(3)}`);
+}
 await adk.orm?.close(true);
 await ourPool.end();
+await ptPool?.end();
 await adkSql.end();
 await dropDatabases();
