@@ -90,23 +90,36 @@ BEGIN
 END
 $$;
 
+/*
+ * The merged state inline (as session_store._merged computes it): a
+ * PL/pgSQL function's plans are cached, a SQL function's are made again
+ * at every call.
+ */
 /* The session as get_session returns it, on the statement's snapshot (NULL when absent). */
 CREATE FUNCTION session_store._read_session(p_app text, p_user text, p_session text)
 RETURNS session_store.session
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT s.app_name::pg_catalog.text, s.user_id::pg_catalog.text, s.session_id::pg_catalog.text,
-           session_store._merged(s.state, a.state, u.state),
+DECLARE
+    r session_store.session;
+BEGIN
+    SELECT s.app_name, s.user_id, s.session_id,
+           s.state
+           || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value) FROM jsonb_each(a.state) e), '{}'::jsonb)
+           || coalesce((SELECT jsonb_object_agg('user:' || e.key, e.value) FROM jsonb_each(u.state) e), '{}'::jsonb),
            s.version, s.last_seq, s.create_time, s.update_time
+    INTO r
     FROM session_store.sessions s
     LEFT JOIN session_store.user_states u
-      ON u.app_name OPERATOR(pg_catalog.=) s.app_name AND u.user_id OPERATOR(pg_catalog.=) s.user_id
+      ON u.app_name = s.app_name AND u.user_id = s.user_id
     LEFT JOIN session_store.app_states a
-      ON a.app_name OPERATOR(pg_catalog.=) s.app_name
-    WHERE s.app_name OPERATOR(pg_catalog.=) p_app COLLATE "C"
-      AND s.user_id OPERATOR(pg_catalog.=) p_user COLLATE "C"
-      AND s.session_id OPERATOR(pg_catalog.=) p_session COLLATE "C"
+      ON a.app_name = s.app_name
+    WHERE s.app_name = p_app COLLATE "C"
+      AND s.user_id = p_user COLLATE "C"
+      AND s.session_id = p_session COLLATE "C";
+    RETURN r;
+END
 $$;
 
 /*
@@ -363,7 +376,9 @@ BEGIN
     PERFORM session_store._check_key(app_name, user_id, session_id);
     RETURN QUERY
     SELECT s.app_name::text, s.user_id::text, s.session_id::text,
-           session_store._merged(s.state, a.state, u.state),
+           s.state
+           || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value) FROM jsonb_each(a.state) e), '{}'::jsonb)
+           || coalesce((SELECT jsonb_object_agg('user:' || e.key, e.value) FROM jsonb_each(u.state) e), '{}'::jsonb),
            s.version, s.last_seq, s.create_time, s.update_time
     FROM session_store.sessions s
     LEFT JOIN session_store.user_states u
@@ -597,20 +612,20 @@ $$;
  */
 CREATE FUNCTION session_store._token_check(body bytea, h_app bigint, h_user bigint)
 RETURNS bigint
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN h_user IS NULL THEN h1 OPERATOR(pg_catalog.&) 4294967295
-                ELSE ((h1 OPERATOR(pg_catalog.#) (((h_user OPERATOR(pg_catalog.&) 281474976710655)
-                        OPERATOR(pg_catalog.+) 269230392322275
-                        OPERATOR(pg_catalog.+) ((h1 OPERATOR(pg_catalog.>>) 7) OPERATOR(pg_catalog.&) 281474976710655))
-                      OPERATOR(pg_catalog.&) 281474976710655)) OPERATOR(pg_catalog.&) 4294967295) END
-    FROM (SELECT ((h0 OPERATOR(pg_catalog.&) 281474976710655) OPERATOR(pg_catalog.#)
-                  (((h_app OPERATOR(pg_catalog.&) 281474976710655)
-                    OPERATOR(pg_catalog.+) 269230392322275
-                    OPERATOR(pg_catalog.+) ((h0 OPERATOR(pg_catalog.>>) 7) OPERATOR(pg_catalog.&) 281474976710655))
-                   OPERATOR(pg_catalog.&) 281474976710655)) AS h1
-          FROM (SELECT session_store._hash_bytes(body, 7811901972305702763) AS h0) x) y
+DECLARE
+    mm constant bigint := 281474976710655;         -- 2^48 - 1
+    k constant bigint := 269230392322275;          -- 0x49a0f4dd15e5a8e3 mod 2^48
+    h bigint := session_store._hash_bytes(body, 7811901972305702763);
+BEGIN
+    h := (h & mm) # (((h_app & mm) + k + ((h >> 7) & mm)) & mm);
+    IF h_user IS NOT NULL THEN
+        h := h # (((h_user & mm) + k + ((h >> 7) & mm)) & mm);
+    END IF;
+    RETURN h & 4294967295;
+END
 $$;
 
 /* The page token of a row (fmt 1 descending, 2 ascending). */
@@ -626,6 +641,13 @@ DECLARE
     t bigint;
     body bytea;
 BEGIN
+    IF u IS NULL OR s IS NULL OR update_time IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'data_corrupted',
+            MESSAGE = format('session_store.sessions holds a NULL %s',
+                             CASE WHEN u IS NULL THEN 'user_id' WHEN s IS NULL THEN 'session_id'
+                                  ELSE 'update_time' END),
+            DETAIL = 'The extension never stores a NULL in this column; the row was written around it.';
+    END IF;
     IF length(u) NOT BETWEEN 1 AND 128 THEN
         RAISE EXCEPTION USING ERRCODE = 'data_corrupted',
             MESSAGE = format('session_store.sessions holds a %s of %s bytes', 'user_id', length(u)),
