@@ -181,6 +181,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_sid bigint;
+    sid_type regtype;
 BEGIN
     BEGIN
         IF p_src_session IS NULL THEN
@@ -188,7 +189,7 @@ BEGIN
                 (app_name, user_id, session_id, sid, state, version, last_seq, create_time, update_time)
             VALUES (p_app, p_user, p_session, nextval('session_store.session_sid_seq'::regclass),
                     p_state, 0, 0, p_now, p_now)
-            RETURNING t.sid INTO new_sid;
+            RETURNING t.sid, pg_typeof(t.sid) INTO new_sid, sid_type;
         ELSE
             INSERT INTO session_store.sessions AS t
                 (app_name, user_id, session_id, sid, state, version, last_seq, create_time, update_time)
@@ -198,7 +199,7 @@ BEGIN
             WHERE s.app_name OPERATOR(pg_catalog.=) p_app COLLATE "C"
               AND s.user_id OPERATOR(pg_catalog.=) p_user COLLATE "C"
               AND s.session_id OPERATOR(pg_catalog.=) p_src_session COLLATE "C"
-            RETURNING t.sid INTO new_sid;
+            RETURNING t.sid, pg_typeof(t.sid) INTO new_sid, sid_type;
         END IF;
     EXCEPTION WHEN unique_violation THEN
         IF visible THEN
@@ -228,6 +229,9 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'triggered_action_exception',
             MESSAGE = 'a trigger on session_store.sessions skipped the insert of a session',
             DETAIL = 'Triggers on session_store.sessions must not cancel the extension''s inserts.';
+    END IF;
+    IF sid_type <> 'bigint'::regtype THEN
+        PERFORM session_store._column_type('sessions', 'sid');
     END IF;
     IF visible THEN
         PERFORM session_store._concurrent_delete(p_app, p_user, p_session);
@@ -299,6 +303,7 @@ DECLARE
     r record;
     rp record;
     v_sid bigint;
+    sid_type regtype;
     v_now timestamptz;
     rr boolean;
     visible boolean := false;
@@ -346,11 +351,14 @@ BEGIN
             (app_name, user_id, session_id, sid, state, version, last_seq, create_time, update_time)
         VALUES (app_name, user_id, session_id, nextval('session_store.session_sid_seq'::regclass),
                 CASE WHEN r.s_touch THEN r.s_set ELSE '{}'::jsonb END, 0, 0, v_now, v_now)
-        RETURNING t.sid INTO v_sid;
+        RETURNING t.sid, pg_typeof(t.sid) INTO v_sid, sid_type;
         IF v_sid IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'triggered_action_exception',
                 MESSAGE = 'a trigger on session_store.sessions skipped the insert of a session',
                 DETAIL = 'Triggers on session_store.sessions must not cancel the extension''s inserts.';
+        END IF;
+        IF sid_type <> 'bigint'::regtype THEN
+            PERFORM session_store._column_type('sessions', 'sid');
         END IF;
     END IF;
     IF r.u_touch OR r.a_touch THEN
@@ -445,6 +453,7 @@ DECLARE
     src_last bigint;
     v_last bigint;
     v_sid bigint;
+    sid_type regtype;
     v_now timestamptz;
     visible boolean;
 BEGIN
@@ -503,11 +512,14 @@ BEGIN
         WHERE s.app_name = app_name COLLATE "C"
           AND s.user_id = user_id COLLATE "C"
           AND s.session_id = session_id COLLATE "C"
-        RETURNING t.sid INTO v_sid;
+        RETURNING t.sid, pg_typeof(t.sid) INTO v_sid, sid_type;
         IF v_sid IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'triggered_action_exception',
                 MESSAGE = 'a trigger on session_store.sessions skipped the insert of a session',
                 DETAIL = 'Triggers on session_store.sessions must not cancel the extension''s inserts.';
+        END IF;
+        IF sid_type <> 'bigint'::regtype THEN
+            PERFORM session_store._column_type('sessions', 'sid');
         END IF;
     END IF;
 
