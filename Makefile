@@ -59,6 +59,10 @@ $(OBJS): src/session_store.h src/compat.h
 
 .PHONY: deps test demo bench bench-python test-mutations test-versions test-citus
 
+# a variable's value (the test lists, for test/run-in-cluster.sh)
+print-%:
+	@echo '$($*)'
+
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
 

@@ -2,9 +2,24 @@
 # Assemble the portable edition from portable/src/*.sql (in name order):
 #   portable/session_store.sql   for psql -v ON_ERROR_STOP=1 -f (one transaction)
 #   portable/build.sh --check    fails when the committed file is not what the sources give
+#   portable/build.sh --no-transaction FILE
+#                                the same script without its BEGIN and COMMIT, into
+#                                FILE (a temporary file, never committed): for a
+#                                caller that installs the edition inside its own
+#                                transaction (the pgTAP tests) or runs it with
+#                                EXECUTE (the isolation tests)
 set -euo pipefail
 cd "$(dirname "$0")"
 out=session_store.sql
+tx=yes
+case "${1:-}" in
+	--no-transaction)
+		[ $# -eq 2 ] || { echo "usage: portable/build.sh --no-transaction FILE" >&2; exit 2; }
+		case "$2" in /*) out=$2 ;; *) out=$OLDPWD/$2 ;; esac
+		tx=no ;;
+	--check|'') ;;
+	*) echo "usage: portable/build.sh [--check | --no-transaction FILE]" >&2; exit 2 ;;
+esac
 tmp=$(mktemp)
 {
 	echo '/*'
@@ -13,14 +28,16 @@ tmp=$(mktemp)
 	echo ' *'
 	echo ' *   psql -v ON_ERROR_STOP=1 -f portable/session_store.sql'
 	echo ' */'
-	echo 'BEGIN;'
+	[ $tx = yes ] && echo 'BEGIN;'
 	for f in src/*.sql; do
 		echo
 		echo "-- ==== $f ===="
 		cat "$f"
 	done
-	echo
-	echo 'COMMIT;'
+	if [ $tx = yes ]; then
+		echo
+		echo 'COMMIT;'
+	fi
 } > "$tmp"
 if [ "${1:-}" = --check ]; then
 	if ! cmp -s "$tmp" "$out"; then
