@@ -65,6 +65,10 @@ $(OBJS): src/session_store.h src/compat.h
 
 .PHONY: deps test demo demo-portable bench bench-portable bench-python test-mutations test-versions test-citus test-pgtle
 
+# a variable's value (the test lists, for test/run-in-cluster.sh)
+print-%:
+	@echo '$($*)'
+
 deps:
 	PG_MAJOR=$(PG_MAJOR) bash test/deps.sh
 

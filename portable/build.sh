@@ -6,10 +6,25 @@
 #                                named session_store_portable (pg_tle), for
 #                                psql -v ON_ERROR_STOP=1 -f as a member of pgtle_admin
 #   portable/build.sh --check    fails when a committed file is not what the sources give
+#   portable/build.sh --no-transaction FILE
+#                                the first script without its BEGIN and COMMIT, into
+#                                FILE (a temporary file, never committed): for a
+#                                caller that installs the edition inside its own
+#                                transaction (the pgTAP tests) or runs it with
+#                                EXECUTE (the isolation tests)
 set -euo pipefail
 cd "$(dirname "$0")"
 version=1.2
 out=session_store.sql
+tx=yes
+case "${1:-}" in
+	--no-transaction)
+		[ $# -eq 2 ] || { echo "usage: portable/build.sh --no-transaction FILE" >&2; exit 2; }
+		case "$2" in /*) out=$2 ;; *) out=$OLDPWD/$2 ;; esac
+		tx=no ;;
+	--check|'') ;;
+	*) echo "usage: portable/build.sh [--check | --no-transaction FILE]" >&2; exit 2 ;;
+esac
 tle_out=pg_tle/session_store_portable.sql
 # The dollar-quote tag around the extension's body in the pg_tle file; the
 # body must not contain it (it would end the string early), nor pg_tle's own
@@ -34,10 +49,12 @@ trap 'rm -f "$tmp" "$tle_tmp"' EXIT
 	echo ' *'
 	echo ' *   psql -v ON_ERROR_STOP=1 -f portable/session_store.sql'
 	echo ' */'
-	echo 'BEGIN;'
+	[ $tx = yes ] && echo 'BEGIN;'
 	body
-	echo
-	echo 'COMMIT;'
+	if [ $tx = yes ]; then
+		echo
+		echo 'COMMIT;'
+	fi
 } > "$tmp"
 
 for t in "$tag" '$_pgtle_o_$' '$_pgtle_i_$'; do
@@ -103,6 +120,10 @@ if [ "${1:-}" = --check ]; then
 		fi
 	done
 	exit $stale
+fi
+if [ $tx = no ]; then
+	mv "$tmp" "$out"
+	exit 0
 fi
 mkdir -p pg_tle
 mv "$tmp" "$out"

@@ -65,9 +65,11 @@ COMMIT;
 SELECT version, last_seq FROM session_store.get_session('hro', 'u', 's');
 SELECT session_store.delete_session('hro', 'u', 's');
 
--- Every call runs as the extension's owner (pg_extension.extowner), in a
--- security-restricted operation: code of the owner's that a call runs (a
--- trigger here) cannot create temporary objects or change the role.
+-- Every call runs as the extension's owner (the owner of its schema:
+-- pg_extension.extowner in the C edition, the installing role in the
+-- portable one), in a security-restricted operation: code of the owner's
+-- that a call runs (a trigger here) cannot create temporary objects or
+-- change the role.
 CREATE ROLE regress_ss_caller;
 GRANT USAGE ON SCHEMA session_store TO regress_ss_caller;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO regress_ss_caller;
@@ -75,8 +77,8 @@ CREATE TABLE test.trigger_log (is_owner boolean, temp_table text, set_role text)
 CREATE FUNCTION test.user_state_audit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO test.trigger_log VALUES (
-        current_user = (SELECT extowner::regrole::text FROM pg_extension
-                        WHERE extname = 'session_store'),
+        current_user = (SELECT nspowner::regrole::text FROM pg_namespace
+                        WHERE nspname = 'session_store'),
         test.try('CREATE TEMP TABLE made_in_trigger (x int)'),
         test.try('SET LOCAL ROLE regress_ss_caller'));
     RETURN NEW;

@@ -48,6 +48,9 @@ SELECT test.try($$SET session_store.max_batch_messages = 100000$$);
 SELECT test.try($$SET session_store.max_message_size = '1GB'$$);
 RESET ROLE;
 DROP ROLE session_store_limited;
+-- (where the SETs succeed, the portable edition, their values must not stay)
+RESET session_store.max_batch_messages;
+RESET session_store.max_message_size;
 
 -- deep nesting is stored and returned as it is, in messages and in state
 SELECT first_seq AS deep FROM session_store.append_messages('lim', 'u', 's',

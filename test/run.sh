@@ -2,7 +2,11 @@
 # Run the test suites against the installed extension.
 #
 #   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python node tap valgrind
-#                               (default: all of them, in that order)
+#                               and, on the portable edition, regress-portable
+#                               isolation-portable pgtap-portable stress-portable
+#                               python-portable node-portable
+#                               (default: all of them, each C suite followed by
+#                               its portable run)
 #
 # regress, isolation, pgtap, upgrade, stress, python (the Python client
 # and the ADK and OpenAI Agents adapters, clients/python/run-tests.sh, in a
@@ -12,13 +16,22 @@
 # clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
 # initdb refuses to run as root; valgrind runs pg_regress against a server
 # under memcheck.  Exits non-zero if any suite fails.
+#
+# The portable edition (portable/session_store.sql) runs the same suites
+# from the same expected files in the same cluster; the lines where its
+# output must differ are in test/portable/expected.diff (see
+# test/run-in-cluster.sh).  upgrade, tap and valgrind are C-only: the
+# extension's update scripts, a C library's crash and dump behaviour, and
+# memcheck of C code.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 . test/env.sh
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(regress isolation pgtap upgrade stress python node tap valgrind)
+[ ${#suites[@]} -eq 0 ] && suites=(regress regress-portable isolation isolation-portable
+	pgtap pgtap-portable upgrade stress stress-portable python python-portable
+	node node-portable tap valgrind)
 
 # Options for the shared throwaway cluster: UTF-8 whatever the caller's
 # locale, room for the stress tests' connections, commit timestamps for the
@@ -44,6 +57,8 @@ in_cluster=()
 for s in "${suites[@]}"; do
 	case "$s" in
 		regress|isolation|pgtap|upgrade|stress|python|node) in_cluster+=("$s") ;;
+		regress-portable|isolation-portable|pgtap-portable) in_cluster+=("$s") ;;
+		stress-portable|python-portable|node-portable) in_cluster+=("$s") ;;
 		tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac

@@ -20,13 +20,35 @@ def connect(dbname=None, autocommit=True):
     return psycopg.connect(**kwargs)
 
 
+# The edition the tests install: SS_EDITION=c (the default, CREATE
+# EXTENSION) or portable (portable/session_store.sql, run as one script).
+EDITION = os.environ.get("SS_EDITION", "c")
+if EDITION not in ("c", "portable"):
+    raise SystemExit(f"SS_EDITION must be c or portable, not {EDITION!r}")
+PORTABLE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "..", "..", "portable", "session_store.sql")
+
+
+def install(conn):
+    """Install the edition named by SS_EDITION in conn's database."""
+    if EDITION == "portable":
+        with open(PORTABLE_SCRIPT, encoding="utf-8") as f:
+            script = f.read()
+        # its own BEGIN ... COMMIT; notices (drop cascades ...) are not wanted
+        conn.execute("SET client_min_messages = warning")
+        conn.execute(script)
+        conn.execute("RESET client_min_messages")
+    else:
+        conn.execute("CREATE EXTENSION session_store")
+
+
 def fresh_database(name):
-    """Drop and create database name, with the extension installed."""
+    """Drop and create database name, with the edition installed."""
     with connect("postgres") as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{name}"')
     with connect(name) as c:
-        c.execute("CREATE EXTENSION session_store")
+        install(c)
     return name
 
 

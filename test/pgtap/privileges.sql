@@ -17,7 +17,8 @@
 \pset pager off
 
 BEGIN;
-CREATE EXTENSION session_store;
+-- the edition named by SS_EDITION; sets ss_portable
+\ir install.psql
 
 -- the recipe, and nothing else
 CREATE ROLE ss_priv_app NOLOGIN;
@@ -27,7 +28,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_app;
 CREATE ROLE ss_priv_exec_only NOLOGIN;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_exec_only;
 
-SELECT plan(120);
+-- (the portable edition: three more, on how its functions run)
+SELECT plan(120 + CASE WHEN :ss_portable THEN 3 ELSE 0 END);
 
 -- The lists below are complete: a function, table or sequence added to the
 -- schema makes these fail until this file covers it.
@@ -36,7 +38,13 @@ SELECT functions_are('session_store', ARRAY[
     'append_messages', 'get_messages', 'pop_message', 'rewind_session',
     'clear_session', 'fork_session', 'get_app_state', 'get_user_state',
     'expire_sessions', 'replace_messages', 'count_sessions', 'distribute',
-    'delegate_functions', 'edition'],
+    'delegate_functions', 'edition']
+    -- and the portable edition's internal helpers (SECURITY INVOKER,
+    -- touching no table: the recipe's EXECUTE on them gives nothing; checked
+    -- below)
+    || ARRAY(SELECT DISTINCT proname::text FROM pg_proc
+             WHERE :ss_portable AND pronamespace = 'session_store'::regnamespace
+               AND proname LIKE '\_%'),
     'this file calls every function of the schema');
 SELECT tables_are('session_store', ARRAY[
     'sessions', 'messages', 'idempotency_keys', 'user_states', 'app_states'],
@@ -90,6 +98,30 @@ SELECT ok((SELECT NOT bool_or(has_table_privilege('ss_priv_app', c.oid,
            FROM pg_class c
            WHERE c.relnamespace = 'session_store'::regnamespace AND c.relkind = 'r'),
           'the recipe gives no privilege on any table, REFERENCES and TRIGGER included');
+
+-- The portable edition's security model: no C to switch to the owner
+-- inside a call, so every API function is SECURITY DEFINER, owned by the
+-- installing role (the schema's owner); the helpers run as the caller; and
+-- every function pins search_path (test/pgtap/search_path.sql tries it).
+-- The C edition's functions are C, switching to the owner themselves.
+\if :ss_portable
+SELECT is((SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1)
+           FROM pg_proc p, pg_namespace n
+           WHERE p.pronamespace = n.oid AND n.nspname = 'session_store'
+             AND p.proname NOT LIKE '\_%' AND p.proname <> 'edition'
+             AND NOT (p.prosecdef AND p.proowner = n.nspowner)),
+          NULL, 'portable: every API function but edition() (a constant) is SECURITY DEFINER, owned by the schema''s owner');
+SELECT is((SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1)
+           FROM pg_proc p
+           WHERE p.pronamespace = 'session_store'::regnamespace
+             AND p.proname LIKE '\_%' AND p.prosecdef),
+          NULL, 'portable: every internal helper is SECURITY INVOKER');
+SELECT is((SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1)
+           FROM pg_proc p
+           WHERE p.pronamespace = 'session_store'::regnamespace
+             AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
+          NULL, 'portable: every function pins search_path to pg_catalog, pg_temp');
+\endif
 
 -------------------------------------------------------------------------------
 -- EXECUTE without USAGE: every call is refused at the schema
@@ -276,7 +308,25 @@ FROM (VALUES
   ('comment on a table',              $$COMMENT ON TABLE session_store.sessions IS 'planted'$$),
   ('raise session_store.max_batch_messages', $$SET session_store.max_batch_messages = 1000000$$),
   ('raise session_store.max_message_size',   $$SET session_store.max_message_size = '1GB'$$)
-) AS attempts(what, stmt);
+) AS attempts(what, stmt)
+-- the portable edition's limits are placeholder settings, which any role
+-- may SET (no C to register them superuser-only): what it checks is that
+-- the limit in force does not rise (below)
+WHERE NOT (:ss_portable AND what LIKE 'raise %');
+\if :ss_portable
+SET session_store.max_batch_messages = 1000000;
+SELECT throws_ok($$SELECT * FROM session_store.append_messages('priv-r', 'bob', 'r1',
+                     (SELECT jsonb_agg(jsonb_build_object('i', i)) FROM generate_series(1, 1001) i))$$,
+                 '54000', 'too many messages in one call',
+                 'portable: the role''s SET session_store.max_batch_messages does not raise the limit');
+RESET session_store.max_batch_messages;
+SET session_store.max_message_size = '1000MB';
+SELECT throws_ok($$SELECT * FROM session_store.append_messages('priv-r', 'bob', 'r1',
+                     jsonb_build_array(jsonb_build_object('x', repeat('a', 17 * 1024 * 1024))))$$,
+                 '54000', 'message at index 0 is too large',
+                 'portable: the role''s SET session_store.max_message_size does not raise the limit');
+RESET session_store.max_message_size;
+\endif
 -- GRANT by a role without grant option only warns "no privileges were
 -- granted" when it holds some privilege (here USAGE): check the outcome
 DO $$

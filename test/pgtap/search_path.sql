@@ -56,7 +56,8 @@
 \pset pager off
 
 BEGIN;
-CREATE EXTENSION session_store;
+-- the edition named by SS_EDITION; sets ss_portable
+\ir install.psql
 
 CREATE ROLE ss_evil NOLOGIN;
 GRANT USAGE ON SCHEMA session_store TO ss_evil;
