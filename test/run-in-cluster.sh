@@ -160,7 +160,7 @@ regress-portable() {
 	portable_db "$db" &&
 	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f portable/session_store.sql &&
 	"$PGXS_DIR/src/test/regress/pg_regress" --use-existing --dbname="$db" \
-		--launcher="$PWD/test/portable/psql-launcher.sh" \
+		--launcher="$PWD/test/psql-launcher.sh" \
 		--bindir="$PG_BIN" --inputdir="$PORTABLE_DIR/in" --outputdir="$out" \
 		$(portable_tests REGRESS "$PORTABLE_REGRESS_EXCLUDE") ||
 		{ head -200 "$out/regression.diffs" 2>/dev/null; return 1; }
