@@ -211,7 +211,17 @@ stress-portable() {
 
 python-portable() {
 	portable_prepare || return 1
-	SS_EDITION=portable python
+	# the embedded-server step installs the portable edition itself: once, in the python suite
+	SS_EDITION=portable SS_PY_EMBEDDED=skip python
+}
+
+# The portable edition's installer (no superuser, foreign or non-empty
+# schema, twice, over and under the C edition, eight installers at once,
+# what a granted role can do) and the move of a filled database to the C
+# edition.
+portable-install() {
+	portable_prepare || return 1
+	bash test/portable/install.sh && bash test/portable/to_c_edition.sh
 }
 
 node-portable() {

@@ -4,7 +4,7 @@
 #   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python node tap valgrind
 #                               and, on the portable edition, regress-portable
 #                               isolation-portable pgtap-portable stress-portable
-#                               python-portable node-portable
+#                               python-portable node-portable portable-install
 #                               (default: all of them, each C suite followed by
 #                               its portable run)
 #
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 
 suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(regress regress-portable isolation isolation-portable
-	pgtap pgtap-portable upgrade stress stress-portable python python-portable
+	pgtap pgtap-portable portable-install upgrade stress stress-portable python python-portable
 	node node-portable tap valgrind)
 
 # Options for the shared throwaway cluster: UTF-8 whatever the caller's
@@ -57,7 +57,7 @@ in_cluster=()
 for s in "${suites[@]}"; do
 	case "$s" in
 		regress|isolation|pgtap|upgrade|stress|python|node) in_cluster+=("$s") ;;
-		regress-portable|isolation-portable|pgtap-portable) in_cluster+=("$s") ;;
+		regress-portable|isolation-portable|pgtap-portable|portable-install) in_cluster+=("$s") ;;
 		stress-portable|python-portable|node-portable) in_cluster+=("$s") ;;
 		tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
