@@ -224,6 +224,21 @@ BEGIN
 
     /* 5. the messages, the shared states, the key */
     IF v_n > 0 THEN
+        IF v_n = 1 THEN
+            /* one message (the hot path): no function scan, no CTE */
+            INSERT INTO session_store.messages AS m (user_id, sid, seq, message, create_time)
+            VALUES (p_user, v_sid, v_last, p_messages -> 0, coalesce(p_time, v_time))
+            RETURNING 1, m.user_id = p_user, m.sid = v_sid, m.seq = v_last,
+                CASE WHEN pg_typeof(m.user_id) <> 'text'::regtype THEN 'user_id'
+                     WHEN pg_typeof(m.sid) <> 'bigint'::regtype THEN 'sid'
+                     WHEN pg_typeof(m.seq) <> 'bigint'::regtype THEN 'seq'
+                     WHEN pg_typeof(m.message) <> 'jsonb'::regtype THEN 'message'
+                     WHEN pg_typeof(m.create_time) <> 'timestamptz'::regtype THEN 'create_time' END
+            INTO v_count, v_users, v_sids, v_seqs, v_bad;
+            IF NOT FOUND THEN
+                v_count := 0;
+            END IF;
+        ELSE
         WITH ins AS (
             INSERT INTO session_store.messages AS m (user_id, sid, seq, message, create_time)
             SELECT p_user, v_sid, v_old[3] + e.ord, e.m, coalesce(p_time, v_time)
@@ -238,6 +253,7 @@ BEGIN
                min(ins.seq) = v_old[3] + 1 AND max(ins.seq) = v_last, min(ins.bad)
         INTO v_count, v_users, v_sids, v_seqs, v_bad
         FROM ins;
+        END IF;
         IF v_bad IS NOT NULL THEN
             PERFORM session_store._column_type('messages', v_bad);
         END IF;
