@@ -31,7 +31,7 @@ export type Queryable = pg.Pool | pg.ClientBase;
 export type StoreSource =
   | Queryable
   | PGliteLike
-  | { pool: Queryable }
+  | { pool: Queryable | PGliteLike }
   | (pg.PoolConfig & { connectionString: string });
 
 /**
@@ -385,6 +385,8 @@ export class SessionStore {
   constructor(source: StoreSource, opts: SessionStoreOptions = {}) {
     if (isPGlite(source)) {
       this.db = new PGliteQueryable(source);
+    } else if ('pool' in source && isPGlite(source.pool)) {
+      this.db = new PGliteQueryable(source.pool);
     } else if (isQueryable(source)) {
       this.db = source;
     } else if ('pool' in source && isQueryable(source.pool)) {
