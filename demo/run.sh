@@ -27,4 +27,5 @@ exec pg_virtualenv -t -v "$PG_MAJOR" -i "--encoding=UTF8 --locale=C.UTF-8" \
 	         (cd clients/node &&
 	          { [ -d node_modules/@google/adk ] || npm ci --no-audit --no-fund --loglevel=error; } &&
 	          npm run -s build) &&
-	         node demo/node_compare.mjs'
+	         node demo/node_compare.mjs &&
+	         echo && node demo/node_pglite.mjs'

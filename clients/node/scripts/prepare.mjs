@@ -18,4 +18,5 @@ if (!existsSync(tsc) || !existsSync(join(root, 'node_modules', 'pg'))) {
   execFileSync('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
                { cwd: root, env, stdio: 'inherit' });
 }
+await import('./copy-sql.mjs');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });

@@ -73,14 +73,15 @@ export class SessionStoreService extends BaseSessionService {
   /**
    * @param source a SessionStore, a pg.Pool or client, `{ pool }`, or a
    *   pg.PoolConfig with a `connectionString`.
-   * @param opts `retry` applies to the store the service makes (a
-   *   SessionStore passed in keeps its own policy).
+   * @param opts `retry` and `install` apply to the store the service makes
+   *   (a SessionStore passed in keeps its own).
    */
   constructor(source: SessionStore | StoreSource, opts: SessionStoreServiceOptions = {}) {
     super();
     this.ownsStore = !(source instanceof SessionStore);
     this.store = source instanceof SessionStore ? source
-      : new SessionStore(source, opts.retry === undefined ? {} : { retry: opts.retry });
+      : new SessionStore(source, { ...(opts.retry === undefined ? {} : { retry: opts.retry }),
+                                   install: opts.install ?? false });
     this.tokenCacheSize = opts.pageTokenCacheSize ?? 10000;
   }
 

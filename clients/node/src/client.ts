@@ -21,6 +21,8 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
 import { ConnectionLost, isConnectionFailure, isServerAnswer, translateError } from './errors.js';
+import { editionOf, install, type Edition, type InstallTarget } from './install.js';
+import { isPGlite, PGliteQueryable, type PGliteLike } from './pglite.js';
 
 /** A pool, a client or a pooled client: anything node-postgres can query. */
 export type Queryable = pg.Pool | pg.ClientBase;
@@ -28,7 +30,8 @@ export type Queryable = pg.Pool | pg.ClientBase;
 /** What a SessionStore is made from. */
 export type StoreSource =
   | Queryable
-  | { pool: Queryable }
+  | PGliteLike
+  | { pool: Queryable | PGliteLike }
   | (pg.PoolConfig & { connectionString: string });
 
 /**
@@ -61,6 +64,12 @@ export interface SessionStoreOptions {
    * client), whose calls are never retried.
    */
   retry?: Partial<RetryPolicy> | false;
+  /**
+   * Install the portable edition before the first call, unless an edition
+   * (C or portable) is installed already (see `install`).  Off by default:
+   * a store never changes a database it was not told to.
+   */
+  install?: boolean;
 }
 
 /** A JSON value, as jsonb holds it. */
@@ -350,22 +359,35 @@ export const MAX_PAGE_SIZE = 10000;
 
 /** A typed client for the session_store SQL API. */
 export class SessionStore {
-  readonly db: Queryable;
+  /** What statements run on: the pool or client given or made, or the adapter of a PGlite instance. */
+  readonly db: Queryable | PGliteQueryable;
   /** The policy calls are retried by; undefined when they are not (retry: false, or one client). */
   readonly retry: Readonly<RetryPolicy> | undefined;
   private readonly ownPool: pg.Pool | undefined;
+  /** Where `install` and `edition` run: the pool or client, or the PGlite instance itself. */
+  private readonly target: InstallTarget;
+  /** Set while (or once) the install asked for runs; undefined when none was asked for or it failed. */
+  private installing: Promise<void> | undefined;
+  private installed: boolean;
 
   /**
-   * @param source a pg.Pool, a pg.Client or pooled client, `{ pool }`, or a
+   * @param source a pg.Pool, a pg.Client or pooled client, `{ pool }`, a
    *   pg.PoolConfig with a `connectionString` (the store then owns the pool
-   *   and `close()` ends it).
+   *   and `close()` ends it), or a PGlite instance (left to its owner to
+   *   close).
    * @param opts `retry`: the retry policy, or false.  Calls are retried on a
    *   pool (made here or passed in), never on a single client passed in: it
    *   may be inside the caller's transaction, and a dead connection cannot
-   *   be retried on.
+   *   be retried on; nor on PGlite, which has no connection to lose.
+   *   `install`: install the portable edition before the first call where
+   *   no edition is installed.
    */
   constructor(source: StoreSource, opts: SessionStoreOptions = {}) {
-    if (isQueryable(source)) {
+    if (isPGlite(source)) {
+      this.db = new PGliteQueryable(source);
+    } else if ('pool' in source && isPGlite(source.pool)) {
+      this.db = new PGliteQueryable(source.pool);
+    } else if (isQueryable(source)) {
       this.db = source;
     } else if ('pool' in source && isQueryable(source.pool)) {
       this.db = source.pool;
@@ -379,7 +401,38 @@ export class SessionStore {
       this.db = this.ownPool;
     }
     const given = opts.retry ?? {};
-    this.retry = given !== false && isPool(this.db) ? Object.freeze(checkedPolicy(given)) : undefined;
+    this.retry = given !== false && !(this.db instanceof PGliteQueryable) && isPool(this.db)
+      ? Object.freeze(checkedPolicy(given)) : undefined;
+    this.target = this.db instanceof PGliteQueryable ? this.db.pglite : this.db;
+    this.installed = !opts.install;
+  }
+
+  /**
+   * The edition and version installed (`SELECT * FROM
+   * session_store.edition()`): { edition: 'c' | 'portable', version }, or
+   * null when the database holds none.
+   */
+  async edition(): Promise<Edition | null> {
+    return this.retrying(() => editionOf(this.target));
+  }
+
+  /**
+   * Installs the portable edition unless an edition is installed already
+   * (never over the C edition; safe from many processes at once) and
+   * returns the edition installed.  What `install: true` does before the
+   * first call.
+   */
+  async install(): Promise<Edition> {
+    return this.retrying(() => install(this.target));
+  }
+
+  /** The install asked for with `install: true`, once; a failed one is tried again by the next call. */
+  private ensureInstalled(): Promise<void> {
+    this.installing ??= this.install().then(() => { this.installed = true; }, (err) => {
+      this.installing = undefined;
+      throw err;
+    });
+    return this.installing;
   }
 
   /** Ends the pool if this store made it; a pool or client passed in is left alone. */
@@ -396,12 +449,28 @@ export class SessionStore {
    * Without one, the error is thrown as the driver gave it.
    */
   async query(text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
+    if (!this.installed) await this.ensureInstalled();
+    if (this.retry === undefined) return this.queryOnce(text, values);
+    return this.retrying(() => this.attempt(this.db as pg.Pool, text, values));
+  }
+
+  /**
+   * `fn` under the retry policy (see query); once, with errors translated,
+   * without one.
+   */
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
     const policy = this.retry;
-    if (policy === undefined) return this.queryOnce(text, values);
+    if (policy === undefined) {
+      try {
+        return await fn();
+      } catch (err) {
+        throw translateError(err);
+      }
+    }
     const start = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(this.db as pg.Pool, text, values);
+        return await fn();
       } catch (err) {
         if (!isConnectionFailure(err)) throw translateError(err);
         const delay = Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
@@ -416,7 +485,7 @@ export class SessionStore {
   /** One statement, not retried. */
   private async queryOnce(text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
     try {
-      const res = await this.db.query({ text, values, types: queryTypes });
+      const res = await (this.db as pg.ClientBase).query({ text, values, types: queryTypes });
       return res.rows;
     } catch (err) {
       throw translateError(err);

@@ -7,5 +7,7 @@
  */
 export * from './errors.js';
 export * from './client.js';
+export * from './install.js';
+export * from './pglite.js';
 export * from './adk.js';
 export * from './openai.js';

@@ -24,6 +24,8 @@ export type SessionStoreSessionOptions = (StoreSource | { store: SessionStore })
   userId: string;
   /** The retry policy of the store the session makes (a store passed in keeps its own). */
   retry?: SessionStoreOptions['retry'];
+  /** Install the portable edition before the first call where none is installed (the store the session makes). */
+  install?: boolean;
 };
 
 /** An OpenAI Agents session whose history lives in session_store. */
@@ -35,7 +37,7 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
   private readonly sessionId: string;
 
   constructor(sessionId: string, opts: SessionStoreSessionOptions) {
-    const { appName, userId, retry, ...source } = opts as SessionStoreSessionOptions & Record<string, unknown>;
+    const { appName, userId, retry, install, ...source } = opts as SessionStoreSessionOptions & Record<string, unknown>;
     if (typeof sessionId !== 'string' || sessionId === '') {
       throw new TypeError('SessionStoreSession: sessionId must be a non-empty string');
     }
@@ -45,7 +47,8 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
     const s = (source as { store?: unknown }).store;
     this.ownsStore = !(s instanceof SessionStore);
     this.store = s instanceof SessionStore ? s
-      : new SessionStore(source as StoreSource, retry === undefined ? {} : { retry });
+      : new SessionStore(source as StoreSource, { ...(retry === undefined ? {} : { retry }),
+                                                  install: Boolean(install) });
   }
 
   /** Ends the pool if this session made it from a connection string; a store passed in is left alone. */

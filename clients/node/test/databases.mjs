@@ -1,7 +1,28 @@
 // Test databases: a fresh database with the extension for each test file.
 // The server is the one the PG* environment names (pg_virtualenv sets it).
+// SS_EDITION=portable: the portable edition, installed by the client's
+// install(), instead of CREATE EXTENSION (the C edition).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+
+import { install } from '../dist/index.js';
+
+/** The edition the suite runs on: 'c' (default) or 'portable'. */
+export const EDITION = process.env.SS_EDITION === 'portable' ? 'portable' : 'c';
+
+/** Creates an empty database (no edition installed); returns its pg.Pool config. */
+export async function emptyDatabase(label) {
+  const name = `ss_node_${label}_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ database: 'postgres' });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  created.push(name);
+  return { database: name };
+}
 
 const created = [];
 
@@ -18,7 +39,8 @@ export async function freshDatabase(label) {
   const c = new pg.Client({ database: name });
   await c.connect();
   try {
-    await c.query('CREATE EXTENSION session_store');
+    if (EDITION === 'portable') await install(c);
+    else await c.query('CREATE EXTENSION session_store');
   } finally {
     await c.end();
   }
@@ -62,6 +84,6 @@ export async function dropDatabases() {
 
 /** Whether the installed extension is 1.1 or later (functions the design adds). */
 export async function extensionVersion(pool) {
-  const r = await pool.query("SELECT extversion FROM pg_extension WHERE extname = 'session_store'");
-  return r.rows[0].extversion;
+  const r = await pool.query('SELECT version FROM session_store.edition()');
+  return r.rows[0].version;
 }

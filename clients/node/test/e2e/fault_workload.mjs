@@ -61,7 +61,9 @@ export async function workload({ cfg, retry, tag, calls, minMs = 0, more = () =>
   const oai = [0, 1, 'x'].map((k) => {
     const id = `${tag}-o${k}`;
     expected[id] = { tags: [], gapFree: k !== 'x' };
-    return new SessionStoreSession(id, { ...cfg, appName: app, userId: user, retry });
+    // a PGlite instance goes as { pool }: spreading it would lose its methods
+    const source = typeof cfg.query === 'function' ? { pool: cfg } : cfg;
+    return new SessionStoreSession(id, { ...source, appName: app, userId: user, retry });
   });
 
   const round = async (i) => {
