@@ -1300,8 +1300,19 @@ BEGIN
             DETAIL = format('This page token was returned by list_sessions with ascending => %s; pass the same ascending to continue that listing.',
                             CASE WHEN get_byte(buf, 0) = 2 THEN 'true' ELSE 'false' END);
     END IF;
-    user_id := convert_from(u, getdatabaseencoding());
-    session_id := convert_from(s, getdatabaseencoding());
+    /*
+     * The C edition compares the token's ids as bytes; text here must be
+     * valid in the database encoding, and no id of a session can be
+     * anything else, so a token whose ids are not is refused.
+     */
+    BEGIN
+        user_id := convert_from(u, getdatabaseencoding());
+        session_id := convert_from(s, getdatabaseencoding());
+    EXCEPTION WHEN character_not_in_repertoire THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = 'invalid page token',
+            DETAIL = 'Its ids are not valid in the database encoding.';
+    END;
     IF t = -9223372036854775808 THEN
         update_time := '-infinity';
     ELSIF t = 9223372036854775807 THEN

@@ -33,6 +33,13 @@ CREATE ROLE ss_pi_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
 CREATE ROLE ss_pi_other LOGIN NOSUPERUSER;
 CREATE ROLE ss_pi_app LOGIN NOSUPERUSER;
 SQL
+# pg_virtualenv's cluster asks for a password over TCP (PGPASSWORD, the
+# superuser's): the test roles log in with the same one
+if [ -n "${PGPASSWORD:-}" ]; then
+	for r in "${roles[@]}"; do
+		psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "ALTER ROLE $r PASSWORD '$PGPASSWORD'"
+	done
+fi
 for d in "${dbs[@]}"; do
 	createdb "$d"
 	psql -X -q -v ON_ERROR_STOP=1 -d "$d" -c "GRANT CREATE ON DATABASE $d TO ss_pi_owner"

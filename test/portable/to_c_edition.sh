@@ -60,6 +60,13 @@ CREATE ROLE ss_mig_reader LOGIN;
 CREATE ROLE ss_mig_admin LOGIN;
 CREATE ROLE ss_mig_late LOGIN;
 SQL
+# pg_virtualenv's cluster asks for a password over TCP (PGPASSWORD, the
+# superuser's): the test roles log in with the same one
+if [ -n "${PGPASSWORD:-}" ]; then
+	for r in "${roles[@]}"; do
+		psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "ALTER ROLE $r PASSWORD '$PGPASSWORD'"
+	done
+fi
 
 install() {	# install DB: the portable edition, by ss_mig_owner
 	createdb "$1"
