@@ -776,8 +776,17 @@ BEGIN
     ELSIF t = 9223372036854775807 THEN
         update_time := 'infinity';
     ELSE
-        update_time := '2000-01-01 00:00:00+00'::timestamptz
-            + (t / 1000000) * interval '1 second' + (t % 1000000) * interval '1 microsecond';
+        /*
+         * Any int64 is a position in the C edition's comparison; one beyond
+         * the range of timestamptz lies beyond every finite time, as the
+         * infinity of its sign does.
+         */
+        BEGIN
+            update_time := '2000-01-01 00:00:00+00'::timestamptz
+                + (t / 1000000) * interval '1 second' + (t % 1000000) * interval '1 microsecond';
+        EXCEPTION WHEN datetime_field_overflow THEN
+            update_time := CASE WHEN t < 0 THEN '-infinity'::timestamptz ELSE 'infinity'::timestamptz END;
+        END;
     END IF;
 END
 $$;
