@@ -48,7 +48,11 @@ const agent = new LlmAgent({ name: 'counter', model: new ScriptedLlm(), instruct
 const runner = new Runner({ appName: APP, agent, sessionService: service });
 
 const out = {};
-await Promise.all(Array.from({ length: Number(nSessions) }, async (_, i) => {
+// The sessions of one worker run one after the other: its tally is a
+// process-local counter, so with its sessions interleaved the append that
+// commits last need not carry the highest count.  The two workers (two
+// processes) still write the shared app and user rows at the same time.
+for (let i = 0; i < Number(nSessions); i++) {
   const sessionId = `w${worker}-s${i}`;
   await service.createSession({ appName: APP, userId: USER, sessionId });
   const ids = (out[sessionId] = []);
@@ -58,6 +62,6 @@ await Promise.all(Array.from({ length: Number(nSessions) }, async (_, i) => {
       if (!ev.partial) ids.push(ev.id);
     }
   }
-}));
+}
 return { sessions: out };
 }
