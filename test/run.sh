@@ -1,7 +1,8 @@
 #!/bin/bash
 # Run the test suites against the installed extension.
 #
-#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python node tap valgrind
+#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python node
+#                               packages tap valgrind
 #                               and, on the portable edition, regress-portable
 #                               isolation-portable pgtap-portable stress-portable
 #                               python-portable node-portable portable-install
@@ -15,7 +16,8 @@
 # pg_virtualenv; the TAP tests (crash recovery, dump/restore) make their own
 # clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
 # initdb refuses to run as root; valgrind runs pg_regress against a server
-# under memcheck.  Exits non-zero if any suite fails.
+# under memcheck; packages builds and checks each shipped package
+# (test/packages/run.sh).  Exits non-zero if any suite fails.
 #
 # The portable edition (portable/session_store.sql) runs the same suites
 # from the same expected files in the same cluster; the lines where its
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/.."
 suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(regress regress-portable isolation isolation-portable
 	pgtap pgtap-portable portable-install upgrade stress stress-portable python python-portable
-	node node-portable tap valgrind)
+	node node-portable packages tap valgrind)
 
 # Options for the shared throwaway cluster: UTF-8 whatever the caller's
 # locale, room for the stress tests' connections, commit timestamps for the
@@ -59,7 +61,7 @@ for s in "${suites[@]}"; do
 		regress|isolation|pgtap|upgrade|stress|python|node) in_cluster+=("$s") ;;
 		regress-portable|isolation-portable|pgtap-portable|portable-install) in_cluster+=("$s") ;;
 		stress-portable|python-portable|node-portable) in_cluster+=("$s") ;;
-		tap|valgrind) ;;
+		packages|tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac
 done
@@ -77,6 +79,7 @@ fi
 
 for s in "${suites[@]}"; do
 	case "$s" in
+		packages) run_suite packages bash test/packages/run.sh ;;
 		tap) run_suite tap bash test/run-tap.sh ;;
 		valgrind) run_suite valgrind bash test/valgrind.sh ;;
 	esac
