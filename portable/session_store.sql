@@ -80,7 +80,8 @@ REVOKE ALL ON SCHEMA session_store FROM PUBLIC;
 /*
  * Storage: the same tables, columns (in the same order), indexes and
  * constraints as the C edition at 1.2, so that a database moves from one
- * edition to the other by copying rows (see the README).
+ * edition to the other by copying rows (see docs/editions.md,
+ * "Moving to the C edition").
  */
 
 CREATE SEQUENCE session_store.session_sid_seq AS bigint;

@@ -1,7 +1,7 @@
 """Exceptions raised by the client, one class per condition a caller acts on.
 
-The server's SQLSTATE picks the class (table in the README, "Use from
-Python"); every exception carries the server's message, detail, hint and
+The server's SQLSTATE picks the class (table in docs/python.md, "The
+client"); every exception carries the server's message, detail, hint and
 sqlstate.  The original psycopg exception is the ``__cause__``.
 """
 from __future__ import annotations
