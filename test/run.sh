@@ -1,8 +1,8 @@
 #!/bin/bash
 # Run the test suites against the installed extension.
 #
-#   test/run.sh [suite ...]     suites: regress isolation pgtap upgrade stress python node
-#                               packages tap valgrind
+#   test/run.sh [suite ...]     suites: docs regress isolation pgtap upgrade stress python
+#                               node packages tap valgrind
 #                               and, on the portable edition, regress-portable
 #                               isolation-portable pgtap-portable stress-portable
 #                               python-portable node-portable portable-install
@@ -17,7 +17,9 @@
 # clusters with PostgreSQL::Test::Cluster, as an unprivileged user because
 # initdb refuses to run as root; valgrind runs pg_regress against a server
 # under memcheck; packages builds and checks each shipped package
-# (test/packages/run.sh).  Exits non-zero if any suite fails.
+# (test/packages/run.sh); docs checks every relative link and #anchor of
+# README.md and docs/*.md and the README's length (test/docs.py, seconds, no
+# cluster; it runs first).  Exits non-zero if any suite fails.
 #
 # The portable edition (portable/session_store.sql) runs the same suites
 # from the same expected files in the same cluster; the lines where its
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/.."
 . test/env.sh
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(regress regress-portable isolation isolation-portable
+[ ${#suites[@]} -eq 0 ] && suites=(docs regress regress-portable isolation isolation-portable
 	pgtap pgtap-portable portable-install upgrade stress stress-portable python python-portable
 	node node-portable packages tap valgrind)
 
@@ -61,9 +63,14 @@ for s in "${suites[@]}"; do
 		regress|isolation|pgtap|upgrade|stress|python|node) in_cluster+=("$s") ;;
 		regress-portable|isolation-portable|pgtap-portable|portable-install) in_cluster+=("$s") ;;
 		stress-portable|python-portable|node-portable) in_cluster+=("$s") ;;
-		packages|tap|valgrind) ;;
+		docs|packages|tap|valgrind) ;;
 		*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac
+done
+
+# The documents first: seconds, and no cluster needed.
+for s in "${suites[@]}"; do
+	[ "$s" = docs ] && run_suite docs python3 test/docs.py
 done
 
 if [ ${#in_cluster[@]} -gt 0 ]; then
