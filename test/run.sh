@@ -70,7 +70,7 @@ done
 
 # The documents first: seconds, and no cluster needed.
 for s in "${suites[@]}"; do
-	[ "$s" = docs ] && run_suite docs python3 test/docs.py
+	[ "$s" = docs ] && run_suite docs "$PYTHON" test/docs.py
 done
 
 if [ ${#in_cluster[@]} -gt 0 ]; then
