@@ -109,6 +109,8 @@ control = open(os.path.join(dist, "session_store.control")).read()
 default = re.search(r"^default_version\s*=\s*'([^']+)'", control, re.M).group(1)
 as_semver = default if default.count(".") == 2 else default + ".0" * (2 - default.count("."))
 need(meta["name"] == "session_store", f"name is {meta['name']}")
+need(os.path.basename(dist) == f"session_store-{meta['version']}",
+     f"the archive's folder {os.path.basename(dist)} is not session_store-{meta['version']}")
 need(meta["version"] == as_semver, f"version {meta['version']} is not the control file's {default} ({as_semver})")
 ext = meta["provides"].get("session_store")
 need(ext is not None, "provides has no session_store")
