@@ -70,10 +70,11 @@ $(OBJS): src/session_store.h src/compat.h
 # The archive PGXN takes: the committed files (uncommitted changes are not
 # in it) under one folder session_store-<version>, the version META.json
 # gives (the control file's default_version, as semver).
-DIST_VERSION = $(shell sed -n 's/^   "version": "\(.*\)",$$/\1/p' META.json)
+DIST_VERSION = $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' META.json | head -1)
 DIST = $(EXTENSION)-$(DIST_VERSION)
 
 dist:
+	@test -n "$(DIST_VERSION)" || { echo "no version in META.json" >&2; exit 1; }
 	git archive --format=zip --prefix=$(DIST)/ -o $(DIST).zip HEAD
 	@echo "$(DIST).zip"
 
