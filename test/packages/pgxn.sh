@@ -60,6 +60,7 @@ dist=$work/$top
 
 # META.json against PGXN's JSON Schemas
 validator=$META_ROOT/bin/pgxn_meta
+PATH=$PATH:$HOME/.cargo/bin             # where rustup puts cargo
 if [ ! -x "$validator" ] && command -v cargo >/dev/null; then
 	echo "building pgxn_meta $META_VERSION (once; cached in $META_ROOT)"
 	nice cargo install --quiet --locked --root "$META_ROOT" pgxn_meta --version "$META_VERSION" ||
