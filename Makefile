@@ -14,6 +14,8 @@
 #   make test-citus   the same guarantees on a Citus cluster (Citus installed first)
 #   make test-pgtle   the portable edition as the pg_tle extension
 #                     session_store_portable (pg_tle installed first)
+#   make dist     the PGXN archive session_store-<version>.zip of the
+#                 committed tree (git archive HEAD), version from META.json
 #
 # Both need root (or sudo) for the package and extension installs.
 
@@ -63,7 +65,18 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h src/compat.h
 
-.PHONY: deps test demo demo-portable bench bench-portable bench-python test-mutations test-versions test-citus test-pgtle
+.PHONY: dist deps test demo demo-portable bench bench-portable bench-python test-mutations test-versions test-citus test-pgtle
+
+# The archive PGXN takes: the committed files (uncommitted changes are not
+# in it) under one folder session_store-<version>, the version META.json
+# gives (the control file's default_version, as semver).
+DIST_VERSION = $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' META.json | head -1)
+DIST = $(EXTENSION)-$(DIST_VERSION)
+
+dist:
+	@test -n "$(DIST_VERSION)" || { echo "no version in META.json" >&2; exit 1; }
+	git archive --format=zip --prefix=$(DIST)/ -o $(DIST).zip HEAD
+	@echo "$(DIST).zip"
 
 # a variable's value (the test lists, for test/run-in-cluster.sh)
 print-%:
