@@ -2,8 +2,10 @@
  * SessionStoreSession: an @openai/agents Session on session_store.
  *
  * Items are the session's messages, in seq order.  Every method is one SQL
- * call; only the first write to a session id the store has never seen costs
- * one more (create_session, then the write again).  History transactions
+ * call (applyHistoryMutations: a read, then one write); only the first
+ * write to a session id the store has never seen costs one more
+ * (create_session, then the write again).  clearSession deletes the
+ * session, so its operation ids go with its items, as in MemorySession.  History transactions
  * (SessionHistoryTransactionAwareSession) are applied by the server under the
  * session lock: `append_items` is append_messages with the operation id as a
  * verified idempotency key, `replace_suffix` is replace_messages, which
