@@ -375,7 +375,7 @@ describe('adapters, replies lost after the write', () => {
   });
 
   test('OpenAI popItem and clearSession', async () => {
-    const lossy = new LossyPool(pool, loseFirstOf(/pop_message|clear_session/));
+    const lossy = new LossyPool(pool, loseFirstOf(/pop_message|delete_session/));
     const session = new SessionStoreSession('oai-pop-lost', { store: new SessionStore(lossy, { retry: FAST }),
                                                               appName: APP, userId: 'oai' });
     await session.addItems(['a', 'b', 'c'].map((t) => ({ role: 'user', content: t })));
