@@ -100,7 +100,7 @@ test_in_chroot() {
 		if ! chroot "$root.new" env DEBIAN_FRONTEND=noninteractive sh -c \
 			"apt-get update -q && apt-get install -y -q --no-install-recommends \
 			 -o Dpkg::Options::=--force-confold \
-			 postgresql-$v postgresql-server-dev-$v make gcc libc6-dev" >>"$CACHE/$suite.log" 2>&1; then
+			 postgresql-$v postgresql-server-dev-$v make gcc libc6-dev && apt-get clean" >>"$CACHE/$suite.log" 2>&1; then
 			tail -20 "$CACHE/$suite.log"; failed+=("$v:chroot"); return
 		fi
 		umount "$root.new/proc" "$root.new/dev"
