@@ -67,6 +67,17 @@ copy_sources() {
 	find "$1" \( -name '*.o' -o -name '*.so' -o -name '*.bc' \) -delete
 }
 
+# remove_root DIR: a chroot directory, with whatever an earlier run that
+# was killed left mounted in it unmounted first (and never a file of the
+# machine's /dev or /proc: rm stays on the chroot's own file system)
+remove_root() {
+	local m
+	for m in proc dev; do
+		mountpoint -q "$1/$m" 2>/dev/null && umount "$1/$m"
+	done
+	rm -rf --one-file-system "$1"
+}
+
 # mount_in ROOT: /proc and /dev inside the chroot ROOT, for the run
 mount_in() {
 	local m
@@ -86,7 +97,7 @@ test_in_chroot() {
 	echo "=== PostgreSQL $v (Debian $suite: postgresql-$v, chroot) ==="
 	if [ ! -x "$root$pgc" ]; then
 		command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null
-		rm -rf "$root.new"
+		remove_root "$root.new"
 		# the default mirror; the keyring of the machine's apt checks it
 		debootstrap --variant=minbase --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
 			"$suite" "$root.new" >"$CACHE/$suite.log" 2>&1 ||
@@ -105,7 +116,7 @@ test_in_chroot() {
 		fi
 		umount "$root.new/proc" "$root.new/dev"
 		mounted=()
-		rm -rf "$root" && mv "$root.new" "$root"
+		remove_root "$root" && mv "$root.new" "$root"
 	fi
 	mount_in "$root"
 	chroot "$root" "$pgc" --version

@@ -109,7 +109,7 @@ if problems:
 print(f"wheel: {len(names)} files, py.typed and portable.sql in; "
       f"the sdist's wheel and the tree's agree; metadata complete")
 EOF
-"$tools/bin/twine" check --strict "$wheel" "$sdist"
+NO_COLOR=1 COLUMNS=200 "$tools/bin/twine" check --strict "$wheel" "$sdist"
 
 # 3. a clean venv, the wheel alone, the extras at the test suite's pins
 venv=$scratch/venv
