@@ -34,7 +34,7 @@ import {
   type SessionSummary,
   type StoreSource,
 } from './client.js';
-import { SessionNotFound, VersionConflict } from './errors.js';
+import { SessionExists, SessionNotFound, VersionConflict } from './errors.js';
 
 /** Where a Session object carries the version it was read at. */
 export const SESSION_VERSION = Symbol.for('session-store.version');
@@ -90,13 +90,26 @@ export class SessionStoreService extends BaseSessionService {
     if (this.ownsStore) await this.store.close();
   }
 
+  /**
+   * An id that exists already fails as ADK's DatabaseSessionService fails:
+   * its text (`Session with id X already exists.`), on a SessionExists.
+   */
   override async createSession(req: CreateSessionRequest): Promise<Session> {
-    const row = await this.store.createSession(req.appName, req.userId, {
-      state: (req.state ?? null) as JsonObject | null,
-      sessionId: req.sessionId ?? null,
-      keepNulls: true,
-    });
-    return toAdkSession(row, []);
+    let row;
+    try {
+      row = await this.store.createSession(req.appName, req.userId, {
+        state: (req.state ?? null) as JsonObject | null,
+        sessionId: req.sessionId ?? null,
+        keepNulls: true,
+      });
+    } catch (err) {
+      if (err instanceof SessionExists) {
+        throw new SessionExists(`Session with id ${req.sessionId} already exists.`,
+                                { sqlstate: err.sqlstate, detail: err.detail, hint: err.hint, cause: err });
+      }
+      throw err;
+    }
+    return toAdkSession(row, [], row.createTime);
   }
 
   override async getSession(req: GetSessionRequest): Promise<Session | undefined> {
@@ -108,7 +121,8 @@ export class SessionStoreService extends BaseSessionService {
         afterTime: cfg?.afterTimestamp ? new Date(cfg.afterTimestamp) : undefined,
       });
       if (!loaded) return undefined;
-      return toAdkSession(loaded.session, loaded.messages.map((m) => createEvent(m.message)));
+      return toAdkSession(loaded.session, loaded.messages.map((m) => createEvent(m.message)),
+                          loaded.latestMessageTime ?? loaded.session.createTime);
     } catch (err) {
       // deleted between the two function calls of the statement
       if (err instanceof SessionNotFound) return undefined;
@@ -206,6 +220,11 @@ export class SessionStoreService extends BaseSessionService {
         verifyReplay: true,
       });
     } catch (err) {
+      if (err instanceof SessionNotFound) {
+        // ADK's DatabaseSessionService's words
+        throw new SessionNotFound(`Session ${session.id} not found for appendEvent`,
+                                  { sqlstate: err.sqlstate, detail: err.detail, hint: err.hint, cause: err });
+      }
       if (err instanceof VersionConflict) {
         throw new StaleSessionError(
           `session "${session.id}" was changed by another writer after this copy was read ` +
@@ -216,7 +235,8 @@ export class SessionStoreService extends BaseSessionService {
     }
     // The local copy follows what was stored, as BaseSessionService does.
     await super.appendEvent({ session, event });
-    session.lastUpdateTime = res.updateTime.getTime();
+    // ADK's lastUpdateTime: the timestamp of the last appended event
+    session.lastUpdateTime = event.timestamp;
     // A replay returns the version of the first call: never move a copy back.
     setVersion(session, Math.max(version ?? 0, res.version));
     return event;
@@ -314,14 +334,18 @@ function tokenKey(listing: Listing, offset: number): string {
   return JSON.stringify([listing.appName, listing.userId, listing.ascending, offset]);
 }
 
-function toAdkSession(row: SessionRow, events: Event[]): Session {
+/**
+ * `lastUpdated`: the time of the session's last appended event (its stored
+ * message time), or its create time when it has none: ADK's lastUpdateTime.
+ */
+function toAdkSession(row: SessionRow, events: Event[], lastUpdated: Date): Session {
   const s = makeAdkSession({
     id: row.sessionId,
     appName: row.appName,
     userId: row.userId,
     state: row.state,
     events,
-    lastUpdateTime: row.updateTime.getTime(),
+    lastUpdateTime: lastUpdated.getTime(),
   });
   setVersion(s, row.version);
   return s;

@@ -202,6 +202,12 @@ export interface ExpireOptions {
 export interface LoadedSession<M = JsonObject> {
   session: SessionRow;
   messages: StoredMessage<M>[];
+  /**
+   * The create_time of the session's newest message at the version read,
+   * whatever the window (null when it has none): with `messageTime`, the
+   * time the last append gave its messages.
+   */
+  latestMessageTime: Date | null;
 }
 
 const INT8_OID = 20;
@@ -563,14 +569,18 @@ export class SessionStore {
               (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
                                  g.seq, g.message, g.create_time) ORDER BY g.seq), '[]')
                  FROM session_store.get_messages(s.app_name, s.user_id, s.session_id,
-                        ${m}, before_seq => s.last_seq + 1) g) AS messages
+                        ${m}, before_seq => s.last_seq + 1) g) AS messages,
+              (SELECT l.create_time
+                 FROM session_store.get_messages(s.app_name, s.user_id, s.session_id,
+                        max_count => 1, before_seq => s.last_seq + 1) l) AS latest_message_time
          FROM session_store.get_session($1, $2, $3) s`, m.values);
     if (!rows.length) return undefined;
     const r = rows[0]!;
     const messages = (r.messages as [number, M, string][]).map(([seq, message, t]) => ({
       seq, message, createTime: new Date(t),
     }));
-    return { session: toSession(r), messages };
+    const latest = r.latest_message_time as Date | null;
+    return { session: toSession(r), messages, latestMessageTime: latest };
   }
 
   /**
