@@ -33,7 +33,7 @@ PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out
 REGRESS = setup create_session append_messages get_messages state errors \
-          list_sessions list_sessions_ascending trim fork expire limits \
+          list_sessions list_sessions_ascending list_sessions_with_state trim fork expire limits \
           keep_nulls after_time verify_replay replace_messages count_sessions \
           hardening table_changes extension_owner distribute \
           idempotency_keys keys_table

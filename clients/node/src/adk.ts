@@ -9,6 +9,13 @@
  * its id as idempotency key (verified: the same id with other content fails
  * with IdempotencyConflict) and its own timestamp as message time; state
  * values null are stored as null (keep_nulls), as ADK expects.
+ *
+ * lastUpdateTime is ADK's: the timestamp of the session's last appended
+ * event (the create time of its newest stored message), its create time when
+ * it has none; the same from createSession, getSession (whatever the
+ * window), appendEvent and listSessions.  Listing order is the server's
+ * (update_time, the server's clock), not lastUpdateTime: event timestamps
+ * come from the clocks of the machines that made them.
  */
 import {
   BaseSessionService,
@@ -31,10 +38,10 @@ import {
   type JsonObject,
   type SessionRow,
   type SessionStoreOptions,
-  type SessionSummary,
+  type SessionSummaryWithState,
   type StoreSource,
 } from './client.js';
-import { SessionNotFound, VersionConflict } from './errors.js';
+import { SessionExists, SessionNotFound, VersionConflict } from './errors.js';
 
 /** Where a Session object carries the version it was read at. */
 export const SESSION_VERSION = Symbol.for('session-store.version');
@@ -90,13 +97,26 @@ export class SessionStoreService extends BaseSessionService {
     if (this.ownsStore) await this.store.close();
   }
 
+  /**
+   * An id that exists already fails as ADK's DatabaseSessionService fails:
+   * its text (`Session with id X already exists.`), on a SessionExists.
+   */
   override async createSession(req: CreateSessionRequest): Promise<Session> {
-    const row = await this.store.createSession(req.appName, req.userId, {
-      state: (req.state ?? null) as JsonObject | null,
-      sessionId: req.sessionId ?? null,
-      keepNulls: true,
-    });
-    return toAdkSession(row, []);
+    let row;
+    try {
+      row = await this.store.createSession(req.appName, req.userId, {
+        state: (req.state ?? null) as JsonObject | null,
+        sessionId: req.sessionId ?? null,
+        keepNulls: true,
+      });
+    } catch (err) {
+      if (err instanceof SessionExists) {
+        throw new SessionExists(`Session with id ${req.sessionId} already exists.`,
+                                { sqlstate: err.sqlstate, detail: err.detail, hint: err.hint, cause: err });
+      }
+      throw err;
+    }
+    return toAdkSession(row, [], row.createTime);
   }
 
   override async getSession(req: GetSessionRequest): Promise<Session | undefined> {
@@ -108,7 +128,8 @@ export class SessionStoreService extends BaseSessionService {
         afterTime: cfg?.afterTimestamp ? new Date(cfg.afterTimestamp) : undefined,
       });
       if (!loaded) return undefined;
-      return toAdkSession(loaded.session, loaded.messages.map((m) => createEvent(m.message)));
+      return toAdkSession(loaded.session, loaded.messages.map((m) => createEvent(m.message)),
+                          loaded.latestMessageTime ?? loaded.session.createTime);
     } catch (err) {
       // deleted between the two function calls of the statement
       if (err instanceof SessionNotFound) return undefined;
@@ -117,10 +138,13 @@ export class SessionStoreService extends BaseSessionService {
   }
 
   /**
-   * Most recently updated first; with `order: 'asc'`, least recently
-   * updated first (list_sessions with ascending: the same order reversed,
-   * ties by user and session id descending).  With `limit`, one statement serves the
-   * page and totalItems (count_sessions, O(sessions of the app or user));
+   * Most recently updated first (by the server's update time); with
+   * `order: 'asc'`, least recently updated first (list_sessions with
+   * ascending: the same order reversed, ties by user and session id
+   * descending).  Each listed session has its merged state, as getSession
+   * returns it (list_sessions_with_state), and no events.  With `limit`,
+   * one statement serves the page and totalItems (count_sessions,
+   * O(sessions of the app or user));
    * a page that continues where an earlier one ended starts from that
    * page's keyset token, at O(limit) whatever the offset.  An offset never
    * reached that way is walked to in pages of up to 10,000 keyset rows.
@@ -128,8 +152,9 @@ export class SessionStoreService extends BaseSessionService {
    * within one service object sessions updated meanwhile are neither
    * repeated nor skipped; the positions are this object's own (another
    * process, or a listing that starts again at offset 0, starts afresh,
-   * and there offsets move with updates as in any offset paging).  Positions are kept per direction: a token of one order
-   * never continues the other.
+   * and there offsets move with updates as in any offset paging).
+   * Positions are kept per direction: a token of one order never continues
+   * the other.
    */
   override async listSessions(req: ListSessionsRequest): Promise<ListSessionsResponse> {
     const { appName, limit, order } = req;
@@ -158,14 +183,16 @@ export class SessionStoreService extends BaseSessionService {
     if (limit === undefined) {
       // Everything from offset on: keyset pages of the largest size.
       const token = await this.tokenAt(listing, offset);
-      const all: SessionSummary[] = [];
+      const all: ListedSession[] = [];
       if (token !== undefined) {
-        for await (const p of this.store.listSessionPages(appName, { userId, pageSize: MAX_PAGE_SIZE,
-                                                                      pageToken: token, ascending })) {
-          all.push(...p);
+        for (let t: string | null = token; ;) {
+          const { rows } = await this.listPage(listing, MAX_PAGE_SIZE, t, false);
+          all.push(...rows);
+          if (rows.length < MAX_PAGE_SIZE) break;
+          t = rows[rows.length - 1]!.nextPageToken;
         }
       }
-      const sessions = all.map((s) => summaryToAdk(appName, s));
+      const sessions = all.map((s) => listedToAdk(appName, s));
       const total = offset === 0 ? all.length : await this.store.countSessions(appName, { userId });
       return { sessions, page: 1, limit: total, totalItems: total, totalPages: total === 0 ? 0 : 1 };
     }
@@ -178,7 +205,7 @@ export class SessionStoreService extends BaseSessionService {
       this.remember(listing, offset + rows.length, rows[rows.length - 1]!.nextPageToken);
     }
     return {
-      sessions: rows.map((s) => summaryToAdk(appName, s)),
+      sessions: rows.map((s) => listedToAdk(appName, s)),
       page,
       limit,
       totalItems: total,
@@ -206,6 +233,11 @@ export class SessionStoreService extends BaseSessionService {
         verifyReplay: true,
       });
     } catch (err) {
+      if (err instanceof SessionNotFound) {
+        // ADK's DatabaseSessionService's words
+        throw new SessionNotFound(`Session ${session.id} not found for appendEvent`,
+                                  { sqlstate: err.sqlstate, detail: err.detail, hint: err.hint, cause: err });
+      }
       if (err instanceof VersionConflict) {
         throw new StaleSessionError(
           `session "${session.id}" was changed by another writer after this copy was read ` +
@@ -216,7 +248,8 @@ export class SessionStoreService extends BaseSessionService {
     }
     // The local copy follows what was stored, as BaseSessionService does.
     await super.appendEvent({ session, event });
-    session.lastUpdateTime = res.updateTime.getTime();
+    // ADK's lastUpdateTime: the timestamp of the last appended event
+    session.lastUpdateTime = event.timestamp;
     // A replay returns the version of the first call: never move a copy back.
     setVersion(session, Math.max(version ?? 0, res.version));
     return event;
@@ -252,39 +285,61 @@ export class SessionStoreService extends BaseSessionService {
     return token;
   }
 
-  /** One statement: count_sessions and one list_sessions page. */
+  /** Pages of list_sessions_with_state from `token` on, up to `limit` rows, with count_sessions. */
   private async pageWithCount(listing: Listing, limit: number, token: string | null | undefined):
-      Promise<{ total: number; rows: SessionSummary[] }> {
-    const { appName, userId, ascending } = listing;
+      Promise<{ total: number; rows: ListedSession[] }> {
+    const { appName, userId } = listing;
     if (limit === 0 || token === undefined) {
       return { total: await this.store.countSessions(appName, { userId }), rows: [] };
     }
-    const rows: SessionSummary[] = [];
+    const rows: ListedSession[] = [];
     let total = 0;
-    // list_sessions serves at most MAX_PAGE_SIZE rows a call.
+    // list_sessions_with_state serves at most MAX_PAGE_SIZE rows a call.
     let t: string | null = token;
     for (let left = limit; left > 0;) {
       const size = Math.min(left, MAX_PAGE_SIZE);
-      const res = await this.store.query(
-        // MATERIALIZED: counted once, not once per row of the page
-        `WITH c AS MATERIALIZED (SELECT session_store.count_sessions($1, $2) AS total)
-         SELECT c.total, l.*
-           FROM c LEFT JOIN LATERAL session_store.list_sessions($1, $2, $3::integer, $4,
-                                                                ascending => $5::boolean)
-                WITH ORDINALITY AS l ON true
-          ORDER BY l.ordinality`,
-        [appName, userId, size, t, ascending]);
-      total = res[0]!.total;
-      const got = res.filter((r) => r.session_id !== null).map((r) => ({
-        userId: r.user_id, sessionId: r.session_id, version: r.version, lastSeq: r.last_seq,
-        createTime: r.create_time, updateTime: r.update_time, nextPageToken: r.next_page_token,
-      }));
-      rows.push(...got);
-      if (got.length < size) break;
+      const page = await this.listPage(listing, size, t, true);
+      total = page.total;
+      rows.push(...page.rows);
+      if (page.rows.length < size) break;
       left -= size;
-      t = got[got.length - 1]!.nextPageToken;
+      t = page.rows[page.rows.length - 1]!.nextPageToken;
     }
     return { total, rows };
+  }
+
+  /**
+   * One statement: one page of list_sessions_with_state (each session's
+   * merged state), each row with the create time of the session's newest
+   * message (one index probe per row: O(page)), and with `counted`
+   * count_sessions.  The functions are STABLE, so all of it reads one
+   * snapshot: a session listed is there for get_messages.
+   */
+  private async listPage(listing: Listing, size: number, token: string | null, counted: boolean):
+      Promise<{ total: number; rows: ListedSession[] }> {
+    const { appName, userId, ascending } = listing;
+    const res = await this.store.query(
+      // MATERIALIZED: counted once, not once per row of the page
+      `WITH c AS MATERIALIZED (SELECT ${counted ? 'session_store.count_sessions($1, $2)' : 'NULL::bigint'} AS total)
+       SELECT c.total, l.*,
+              CASE WHEN l.session_id IS NOT NULL THEN
+                (SELECT m.create_time
+                   FROM session_store.get_messages($1, l.user_id, l.session_id, max_count => 1,
+                                                   before_seq => l.last_seq + 1) AS m)
+              END AS latest_message_time
+         FROM c LEFT JOIN LATERAL session_store.list_sessions_with_state($1, $2, $3::integer, $4,
+                                                                         ascending => $5::boolean)
+              WITH ORDINALITY AS l ON true
+        ORDER BY l.ordinality`,
+      [appName, userId, size, token, ascending]);
+    return {
+      total: Number(res[0]!.total ?? 0),
+      rows: res.filter((r) => r.session_id !== null).map((r) => ({
+        userId: r.user_id, sessionId: r.session_id, version: r.version, lastSeq: r.last_seq,
+        createTime: r.create_time, updateTime: r.update_time, nextPageToken: r.next_page_token,
+        state: r.state ?? {}, latestMessageTime: r.latest_message_time,
+      })),
+    };
   }
 
   private forget(listing: Listing): void {
@@ -314,27 +369,37 @@ function tokenKey(listing: Listing, offset: number): string {
   return JSON.stringify([listing.appName, listing.userId, listing.ascending, offset]);
 }
 
-function toAdkSession(row: SessionRow, events: Event[]): Session {
+/**
+ * `lastUpdated`: the time of the session's last appended event (its stored
+ * message time), or its create time when it has none: ADK's lastUpdateTime.
+ */
+function toAdkSession(row: SessionRow, events: Event[], lastUpdated: Date): Session {
   const s = makeAdkSession({
     id: row.sessionId,
     appName: row.appName,
     userId: row.userId,
     state: row.state,
     events,
-    lastUpdateTime: row.updateTime.getTime(),
+    lastUpdateTime: lastUpdated.getTime(),
   });
   setVersion(s, row.version);
   return s;
 }
 
-function summaryToAdk(appName: string, s: SessionSummary): Session {
+/** A listed session: list_sessions_with_state's row and its newest message's time. */
+interface ListedSession extends SessionSummaryWithState {
+  latestMessageTime: Date | null;
+}
+
+/** As getSession's, without events: the merged state, lastUpdateTime as toAdkSession's. */
+function listedToAdk(appName: string, s: ListedSession): Session {
   const out = makeAdkSession({
     id: s.sessionId,
     appName,
     userId: s.userId,
-    state: {},
+    state: s.state,
     events: [],
-    lastUpdateTime: s.updateTime.getTime(),
+    lastUpdateTime: (s.latestMessageTime ?? s.createTime).getTime(),
   });
   setVersion(out, s.version);
   return out;

@@ -105,6 +105,15 @@ export interface SessionSummary {
   nextPageToken: string;
 }
 
+/**
+ * A row of list_sessions_with_state (1.2): a SessionSummary's fields, then
+ * the session's merged state as get_session returns it (its own keys,
+ * `user:` and `app:` keys with their prefixes).
+ */
+export interface SessionSummaryWithState extends SessionSummary {
+  state: JsonObject;
+}
+
 /** A stored message. */
 export interface StoredMessage<M = JsonObject> {
   seq: number;
@@ -202,6 +211,12 @@ export interface ExpireOptions {
 export interface LoadedSession<M = JsonObject> {
   session: SessionRow;
   messages: StoredMessage<M>[];
+  /**
+   * The create_time of the session's newest message at the version read,
+   * whatever the window (null when it has none): with `messageTime`, the
+   * time the last append gave its messages.
+   */
+  latestMessageTime: Date | null;
 }
 
 const INT8_OID = 20;
@@ -280,6 +295,10 @@ function toSummary(r: pg.QueryResultRow): SessionSummary {
     updateTime: r.update_time,
     nextPageToken: r.next_page_token,
   };
+}
+
+function toSummaryWithState(r: pg.QueryResultRow): SessionSummaryWithState {
+  return { ...toSummary(r), state: r.state ?? {} };
 }
 
 function toMessage<M>(r: pg.QueryResultRow): StoredMessage<M> {
@@ -563,14 +582,18 @@ export class SessionStore {
               (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
                                  g.seq, g.message, g.create_time) ORDER BY g.seq), '[]')
                  FROM session_store.get_messages(s.app_name, s.user_id, s.session_id,
-                        ${m}, before_seq => s.last_seq + 1) g) AS messages
+                        ${m}, before_seq => s.last_seq + 1) g) AS messages,
+              (SELECT l.create_time
+                 FROM session_store.get_messages(s.app_name, s.user_id, s.session_id,
+                        max_count => 1, before_seq => s.last_seq + 1) l) AS latest_message_time
          FROM session_store.get_session($1, $2, $3) s`, m.values);
     if (!rows.length) return undefined;
     const r = rows[0]!;
     const messages = (r.messages as [number, M, string][]).map(([seq, message, t]) => ({
       seq, message, createTime: new Date(t),
     }));
-    return { session: toSession(r), messages };
+    const latest = r.latest_message_time as Date | null;
+    return { session: toSession(r), messages, latestMessageTime: latest };
   }
 
   /**
@@ -584,6 +607,25 @@ export class SessionStore {
       .opt('ascending', opts.ascending, '::boolean');
     const rows = await this.query(`SELECT * FROM session_store.list_sessions(${a})`, a.values);
     return rows.map(toSummary);
+  }
+
+  /**
+   * session_store.list_sessions_with_state (1.2): listSessions' page (the
+   * same rows, order and page tokens: a token of either continues the
+   * listing in the other), each row with the session's merged state as
+   * get_session returns it; one statement, so the page and its states are
+   * one snapshot.
+   */
+  async listSessionsWithState(appName: string, opts: ListSessionsOptions = {}):
+      Promise<SessionSummaryWithState[]> {
+    const a = new Args().add('app_name', appName).add('user_id', opts.userId ?? null)
+      .opt('page_size', opts.pageSize, '::integer')
+      .add('page_token', opts.pageToken ?? null)
+      .opt('ascending', opts.ascending, '::boolean');
+    const rows = await this.query(
+      `SELECT user_id, session_id, version, last_seq, create_time, update_time, next_page_token, state
+         FROM session_store.list_sessions_with_state(${a})`, a.values);
+    return rows.map(toSummaryWithState);
   }
 
   /**

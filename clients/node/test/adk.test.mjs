@@ -246,6 +246,38 @@ describe('SessionStoreService', () => {
     }
   });
 
+  test('listSessions with state is O(page): one listing call, one newest-message probe per listed row', async () => {
+    const app = 'adk-list-with-state';
+    for (let i = 0; i < 10; i++) {
+      const s = await svc.createSession({ appName: app, userId: 'u', state: { i } });
+      await svc.appendEvent({ session: s, event: userEvent(`m${i}`) });
+    }
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query("SET LOCAL track_functions = 'all'");
+      // The counts read in a transaction include calls of earlier, not yet
+      // reported transactions of this backend (PostgreSQL 15): compare.
+      const counts = async () => Object.fromEntries((await c.query(
+        `SELECT p.proname, sum(pg_stat_get_xact_function_calls(p.oid)) AS n
+           FROM pg_proc p WHERE p.pronamespace = 'session_store'::regnamespace
+            AND p.proname IN ('list_sessions_with_state', 'get_messages')
+          GROUP BY p.proname`)).rows.map((x) => [x.proname, Number(x.n ?? 0)]));
+      const before = await counts();
+      const inTx = new SessionStoreService(c);
+      const r = await inTx.listSessions({ appName: app, limit: 3, page: 2 });
+      assert.equal(r.sessions.length, 3);
+      assert.ok(r.sessions.every((s) => typeof s.state.i === 'number'), 'listed with their state');
+      const after = await counts();
+      // (page 2 of a fresh service: the position after page 1 is first walked to by list_sessions)
+      assert.equal(after.list_sessions_with_state - before.list_sessions_with_state, 1);
+      assert.equal(after.get_messages - before.get_messages, 3, 'one probe per listed row, not per session of the app');
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+  });
+
   test('listSessions pages continue where the last one ended, across updates', async () => {
     const app = 'adk-list-moving';
     const own = new SessionStoreService(pool);
