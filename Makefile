@@ -44,7 +44,7 @@ ISOLATION = create_fresh_app create_same_id append_interleaved \
             append_repeatable_read app_state_merge app_state_no_wait \
             idempotency_replay pop_append rewind_append fork_append \
             expire_append replace_append verify_replay \
-            create_after_delete deadlock create_same_key \
+            create_after_delete deadlock create_same_key list_state_snapshot \
             remove_same_key
 ISOLATION_OPTS = --inputdir=test
 
