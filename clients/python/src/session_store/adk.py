@@ -119,7 +119,7 @@ class SessionStoreService(BaseSessionService):
                 f"Session with id {session_id} already exists.") from e
         session = Session(id=row.session_id, app_name=row.app_name,
                           user_id=row.user_id, state=row.state, events=[],
-                          last_update_time=row.update_time.timestamp())
+                          last_update_time=row.create_time.timestamp())
         _set_marker(session, row.version)
         return session
 
@@ -130,7 +130,7 @@ class SessionStoreService(BaseSessionService):
         max_count = after_time = None
         if config is not None:
             max_count = config.num_recent_events
-            if config.after_timestamp is not None:
+            if config.after_timestamp:  # 0: no bound, as ADK
                 after_time = _to_time(config.after_timestamp)
         got = await self._store.get_session_with_messages(
             app_name=app_name, user_id=user_id, session_id=session_id,
@@ -139,7 +139,9 @@ class SessionStoreService(BaseSessionService):
             return None
         row = got.session
         events = [Event.model_validate_json(m.message) for m in got.messages]
-        last = got.latest_message_time or row.update_time
+        # ADK's definition: the last event's timestamp (whatever the
+        # window), the create time while the session has none.
+        last = got.latest_message_time or row.create_time
         session = Session(id=row.session_id, app_name=row.app_name,
                           user_id=row.user_id, state=row.state, events=events,
                           last_update_time=last.timestamp())
@@ -181,6 +183,29 @@ class SessionStoreService(BaseSessionService):
         return dict(await self._store.get_user_state(app_name=app_name,
                                                      user_id=user_id))
 
+    async def _markerless_version(self, session: Session,
+                                  event: Event) -> Optional[int]:
+        """The version to expect for a copy this service did not read (no
+        marker, or another service's): as ADK's fallback, the copy is
+        current when its last event is the stored last event (or both have
+        none).  One read; the append then expects the version read, so a
+        write in between is still caught.  None (no check) when the stored
+        last event is this very event: a retry, which the event id's
+        idempotency key answers."""
+        got = await self._store.get_session_with_messages(
+            app_name=session.app_name, user_id=session.user_id,
+            session_id=session.id, max_count=1, raw_json=True)
+        if got is None:
+            raise SessionNotFoundError(f"Session {session.id} not found.")
+        stored = (Event.model_validate_json(got.messages[-1].message).id
+                  if got.messages else None)
+        if event.id and stored == event.id:
+            return None
+        mine = session.events[-1].id if session.events else None
+        if stored != mine:
+            raise StaleSessionError(STALE_SESSION_MESSAGE)
+        return got.session.version
+
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
@@ -191,6 +216,8 @@ class SessionStoreService(BaseSessionService):
         delta = event.actions.state_delta if event.actions else None
         message_time = _to_time(event.timestamp)
         expected = _marker(session)
+        if expected is None:
+            expected = await self._markerless_version(session, event)
         try:
             result = await self._store.append_messages(
                 app_name=session.app_name, user_id=session.user_id,
