@@ -29,7 +29,7 @@ PGFILEDESC = "session_store - concurrency-safe storage for AI-agent sessions"
 
 # pg_regress: sql/*.sql against expected/*.out
 REGRESS = setup create_session append_messages get_messages state errors \
-          list_sessions list_sessions_ascending trim fork expire limits \
+          list_sessions list_sessions_ascending list_sessions_with_state trim fork expire limits \
           keep_nulls after_time verify_replay replace_messages count_sessions \
           hardening table_changes extension_owner distribute \
           idempotency_keys keys_table
@@ -40,7 +40,7 @@ ISOLATION = create_fresh_app create_same_id append_interleaved \
             append_repeatable_read app_state_merge app_state_no_wait \
             idempotency_replay pop_append rewind_append fork_append \
             expire_append replace_append verify_replay \
-            create_after_delete deadlock create_same_key \
+            create_after_delete deadlock create_same_key list_state_snapshot \
             remove_same_key
 ISOLATION_OPTS = --inputdir=test
 

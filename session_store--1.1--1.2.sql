@@ -175,6 +175,102 @@ DROP FUNCTION session_store.pop_message(text, text, text, bigint);
 DROP FUNCTION session_store.rewind_session(text, text, text, bigint, bigint);
 DROP FUNCTION session_store.clear_session(text, text, text, bigint);
 
+-- == list_sessions with state ==
+
+/*
+ * list_sessions_with_state(): list_sessions' page (the same arguments, rows,
+ * order and page tokens; a token of either continues the listing in the
+ * other), each row with the session's merged state as get_session returns
+ * it: the session's keys, its user's as user:NAME, its app's as app:NAME,
+ * all read on one snapshot.  Still O(page_size): the same index range scans,
+ * plus one primary-key probe of user_states per listed row and one read of
+ * the app's state per call, never a scan of the app.
+ *
+ * A new function, not a trailing "with_state boolean DEFAULT false" on
+ * list_sessions: a function has one result type, and the state needs a
+ * column that session_store.session_summary does not have.  Adding it to
+ * that type would change the result of every 1.1 call (SELECT * would
+ * return a column more, and a client reading rows by position or into a
+ * record of the type would break); a result whose shape depends on an
+ * argument is not a PostgreSQL function.  So list_sessions keeps its exact
+ * 1.1 result, and the new function returns the summary's columns in the
+ * same order plus state.
+ */
+CREATE TYPE session_store.session_summary_with_state AS (
+    user_id         text,
+    session_id      text,
+    version         bigint,
+    last_seq        bigint,
+    create_time     timestamptz,
+    update_time     timestamptz,
+    next_page_token text,           -- the same token list_sessions returns
+    state           jsonb           -- merged view, as get_session's
+);
+
+CREATE FUNCTION session_store.list_sessions_with_state(
+    app_name text, user_id text DEFAULT NULL,
+    page_size integer DEFAULT 100, page_token text DEFAULT NULL,
+    ascending boolean DEFAULT false)
+RETURNS SETOF session_store.session_summary_with_state
+AS 'MODULE_PATHNAME', 'session_store_list_sessions_with_state'
+LANGUAGE C STABLE ROWS 100;
+
+REVOKE ALL ON FUNCTION
+    session_store.list_sessions_with_state(text, text, integer, text, boolean)
+FROM PUBLIC;
+
+/*
+ * Its privileges on an updated installation: EXECUTE for every grantee
+ * (PUBLIC included) that holds EXECUTE on both list_sessions and
+ * get_session, with the grant option when it holds that on both.  What the
+ * function returns, such a grantee could read already (list_sessions, then
+ * get_session per row), so this grants no new access, and an application
+ * that moves from that pair of calls to this one keeps working after the
+ * update; a role that holds only one of the two gets nothing.  As for the
+ * replaced signatures above, the function's initial privileges are put
+ * back to those of a fresh install, so that pg_dump dumps these grants.
+ */
+DO $carry_list$
+DECLARE
+    new_fn pg_catalog.regprocedure :=
+        'session_store.list_sessions_with_state(text, text, integer, text, boolean)'::pg_catalog.regprocedure;
+    g record;
+    init_acl pg_catalog.aclitem[];
+BEGIN
+    SELECT p.proacl INTO init_acl
+    FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) new_fn;
+
+    FOR g IN
+        SELECT l.grantee, l.is_grantable AND s.is_grantable AS is_grantable
+        FROM (SELECT a.grantee, a.is_grantable
+              FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid OPERATOR(pg_catalog.=)
+                    'session_store.list_sessions(text, text, integer, text, boolean)'::pg_catalog.regprocedure
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner) l
+        JOIN (SELECT a.grantee, a.is_grantable
+              FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+              WHERE p.oid OPERATOR(pg_catalog.=)
+                    'session_store.get_session(text, text, text)'::pg_catalog.regprocedure
+                AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner) s
+          ON s.grantee OPERATOR(pg_catalog.=) l.grantee
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s',
+            new_fn,
+            CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                 ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
+            CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+
+    UPDATE pg_catalog.pg_init_privs
+    SET initprivs = init_acl
+    WHERE objoid OPERATOR(pg_catalog.=) new_fn
+      AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+      AND objsubid OPERATOR(pg_catalog.=) 0;
+END
+$carry_list$;
+
 -- == Citus ==
 
 /*

@@ -27,6 +27,12 @@
  *
  * No lock is taken; the two parts of a page run on the caller's snapshot.
  *
+ * list_sessions_with_state (1.2) lists the same rows in the same order, with
+ * the same tokens, each row with the session's merged state, exactly as
+ * get_session merges it (ss_merged_state): the same page scan, plus for
+ * each listed row its user's state (a primary key probe, joined in the
+ * page's query) and, once per call, the app's.  O(page_size) still.
+ *
  * count_sessions (1.1) counts an app's (or a user's) sessions with one
  * range of the sessions primary key, whose leading columns are app_name
  * and user_id: O(number of sessions counted), index-only where the
@@ -252,71 +258,136 @@ static const char *const list_columns[6] = {
 	"user_id", "session_id", "version", "last_seq", "create_time", "update_time"
 };
 
+/* What a page is being listed for, and with. */
+typedef struct Listing
+{
+	ReturnSetInfo *rsinfo;
+	unsigned char format;
+	text	   *app_name;
+	text	   *user_filter;
+	bool		with_state;
+	bool		app_state_read; /* with_state: app_state looked up */
+	Jsonb	   *app_state;		/* ... NULL when the app has none */
+	MemoryContext rowcxt;		/* with_state: reset after every row */
+} Listing;
+
+/*
+ * with_state: the app's state, read once per call (every listed session
+ * belongs to the app), on the statement's snapshot like the pages, and
+ * copied to the call's memory.  Distributed, app_states lives on its own
+ * shard: this is the query get_session runs there too.
+ */
+static void
+ReadAppState(SsCall *call, Listing *l)
+{
+	Datum		args[1];
+	bool		isnull = true;
+	Datum		d = (Datum) 0;
+
+	args[0] = PointerGetDatum(l->app_name);
+	if (ss_exec(Q_APP_STATE_GET, args, NULL, true) > 0)
+		d = ss_result_datum(call, 0, 1, &isnull);
+	l->app_state = isnull ? NULL : DatumGetJsonbP(d);
+	l->app_state_read = true;
+}
+
 /*
  * Add the rows of the last SPI result to the result set, each with its
- * page token; returns how many.
+ * page token and, with_state, its merged state; returns how many.
  */
 static int
-EmitRows(ReturnSetInfo *rsinfo, unsigned char format, text *app_name,
-		 text *user_filter)
+EmitRows(SsCall *call, Listing *l)
 {
-	for (uint64 row = 0; row < SPI_processed; row++)
-	{
-		Datum		values[7];
-		bool		nulls[7];
+	SPITupleTable *tuptable = SPI_tuptable;
+	uint64		nrows = SPI_processed;
 
-		heap_deform_tuple(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+	if (l->with_state && nrows > 0 && !l->app_state_read)
+		ReadAppState(call, l);
+	for (uint64 row = 0; row < nrows; row++)
+	{
+		Datum		values[9];
+		bool		nulls[9];
+		MemoryContext old = MemoryContextSwitchTo(l->rowcxt);
+
+		heap_deform_tuple(tuptable->vals[row], tuptable->tupdesc,
 						  values, nulls);
 		for (int c = 0; c < lengthof(list_columns); c++)
 			if (nulls[c])
 				ss_report_null_column("sessions", list_columns[c]);
-		values[6] = PointerGetDatum(EncodeToken(format,
+		if (l->with_state)
+		{
+			/*
+			 * get_session's merge (ss_merged_state), on the same three
+			 * inputs: the session's state (never NULL in a row the
+			 * extension wrote), its user's and its app's, either of which
+			 * may be missing.
+			 */
+			if (nulls[6])
+				ss_report_null_column("sessions", "state");
+			values[7] = JsonbPGetDatum(ss_merged_state(DatumGetJsonbP(values[6]),
+													   nulls[7] ? NULL : DatumGetJsonbP(values[7]),
+													   l->app_state));
+			nulls[7] = false;
+		}
+		values[6] = PointerGetDatum(EncodeToken(l->format,
 												DatumGetTimestampTz(values[5]),
 												DatumGetTextPP(values[0]),
 												DatumGetTextPP(values[1]),
-												app_name, user_filter));
+												l->app_name, l->user_filter));
 		nulls[6] = false;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		tuplestore_putvalues(l->rsinfo->setResult, l->rsinfo->setDesc,
+							 values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(l->rowcxt);
 	}
-	return (int) SPI_processed;
+	return (int) nrows;
 }
-
-/* SQL-callable functions */
-
-PG_FUNCTION_INFO_V1(session_store_list_sessions);
-PG_FUNCTION_INFO_V1(session_store_count_sessions);
 
 /*
  * The three queries of a listing: its first page; the rows tying with a
  * token's update_time that come after it; the rows past that update_time.
- * Indexed by [ascending][user filter].
+ * Indexed by [with_state][ascending][user filter].
  */
-static const SsQuery list_queries[2][2][3] = {
+static const SsQuery list_queries[2][2][2][3] = {
 	{
-		{Q_LIST_APP_FIRST, Q_LIST_APP_TIES, Q_LIST_APP_OLDER},
-		{Q_LIST_USER_FIRST, Q_LIST_USER_TIES, Q_LIST_USER_OLDER},
+		{
+			{Q_LIST_APP_FIRST, Q_LIST_APP_TIES, Q_LIST_APP_OLDER},
+			{Q_LIST_USER_FIRST, Q_LIST_USER_TIES, Q_LIST_USER_OLDER},
+		},
+		{
+			{Q_LIST_APP_FIRST_ASC, Q_LIST_APP_TIES_ASC, Q_LIST_APP_NEWER},
+			{Q_LIST_USER_FIRST_ASC, Q_LIST_USER_TIES_ASC, Q_LIST_USER_NEWER},
+		},
 	},
 	{
-		{Q_LIST_APP_FIRST_ASC, Q_LIST_APP_TIES_ASC, Q_LIST_APP_NEWER},
-		{Q_LIST_USER_FIRST_ASC, Q_LIST_USER_TIES_ASC, Q_LIST_USER_NEWER},
+		{
+			{Q_LIST_STATE_APP_FIRST, Q_LIST_STATE_APP_TIES, Q_LIST_STATE_APP_OLDER},
+			{Q_LIST_STATE_USER_FIRST, Q_LIST_STATE_USER_TIES, Q_LIST_STATE_USER_OLDER},
+		},
+		{
+			{Q_LIST_STATE_APP_FIRST_ASC, Q_LIST_STATE_APP_TIES_ASC, Q_LIST_STATE_APP_NEWER},
+			{Q_LIST_STATE_USER_FIRST_ASC, Q_LIST_STATE_USER_TIES_ASC, Q_LIST_STATE_USER_NEWER},
+		},
 	},
 };
 
 /*
- * list_sessions(app_name, user_id, page_size, page_token [, ascending])
- *	→ SETOF session_summary, most recently updated first, or least
- *	recently first with ascending (an argument of the 1.1 declaration only)
+ * A page of the listing (app_name, user_id) in the order of ascending,
+ * with_state or not: list_sessions and list_sessions_with_state take the
+ * same arguments, list the same rows in the same order with the same page
+ * tokens (a token of either continues the listing in the other).
+ *
+ * Every query of a page runs read-only, on the statement's snapshot: the
+ * two parts of a page and, with_state, the app's state are one view.
  */
-Datum
-session_store_list_sessions(PG_FUNCTION_ARGS)
+static Datum
+ListSessions(FunctionCallInfo fcinfo, bool with_state)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SsCall		call;
-	text	   *app_name;
-	text	   *user_id;
+	Listing		l = {0};
 	int32		page_size;
 	bool		ascending;
-	unsigned char format;
 	const SsQuery *queries;
 	PagePosition pos = {0};
 	Datum		args[5];
@@ -325,8 +396,10 @@ session_store_list_sessions(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	ss_call_begin(&call);
-	app_name = ss_arg_id(fcinfo, 0, "app_name");
-	user_id = ss_arg_id_or_null(fcinfo, 1, "user_id");
+	l.rsinfo = rsinfo;
+	l.with_state = with_state;
+	l.app_name = ss_arg_id(fcinfo, 0, "app_name");
+	l.user_filter = ss_arg_id_or_null(fcinfo, 1, "user_id");
 	ss_require_arg(fcinfo, 2, "page_size");
 	page_size = PG_GETARG_INT32(2);
 	if (page_size < 1 || page_size > SS_MAX_PAGE_SIZE)
@@ -335,21 +408,25 @@ session_store_list_sessions(PG_FUNCTION_ARGS)
 				 errmsg("argument \"page_size\" must be between 1 and %d",
 						SS_MAX_PAGE_SIZE)));
 	ascending = ss_arg_bool(fcinfo, 4, "ascending", false);
-	format = ascending ? TOKEN_FORMAT_ASC : TOKEN_FORMAT_DESC;
-	queries = list_queries[ascending ? 1 : 0][user_id != NULL ? 1 : 0];
+	l.format = ascending ? TOKEN_FORMAT_ASC : TOKEN_FORMAT_DESC;
+	queries = list_queries[with_state ? 1 : 0][ascending ? 1 : 0]
+		[l.user_filter != NULL ? 1 : 0];
 	if (!PG_ARGISNULL(3))
-		DecodeToken(PG_GETARG_TEXT_PP(3), format, app_name, user_id, &pos);
+		DecodeToken(PG_GETARG_TEXT_PP(3), l.format, l.app_name,
+					l.user_filter, &pos);
+	l.rowcxt = AllocSetContextCreate(call.callcxt, "session_store listed row",
+									 ALLOCSET_DEFAULT_SIZES);
 
 	ss_spi_begin(&call);
-	args[a++] = PointerGetDatum(app_name);
-	if (user_id != NULL)
-		args[a++] = PointerGetDatum(user_id);
+	args[a++] = PointerGetDatum(l.app_name);
+	if (l.user_filter != NULL)
+		args[a++] = PointerGetDatum(l.user_filter);
 	if (PG_ARGISNULL(3))
 	{
 		/* first page */
 		args[a] = Int32GetDatum(page_size);
 		ss_exec(queries[0], args, NULL, true);
-		EmitRows(rsinfo, format, app_name, user_id);
+		EmitRows(&call, &l);
 	}
 	else
 	{
@@ -359,22 +436,51 @@ session_store_list_sessions(PG_FUNCTION_ARGS)
 		 * the token's update_time: the limit takes the place of the ids.
 		 */
 		args[a] = TimestampTzGetDatum(pos.update_time);
-		if (user_id == NULL)
+		if (l.user_filter == NULL)
 			args[a + 1] = PointerGetDatum(pos.user_id);
-		args[user_id == NULL ? a + 2 : a + 1] = PointerGetDatum(pos.session_id);
+		args[l.user_filter == NULL ? a + 2 : a + 1] = PointerGetDatum(pos.session_id);
 		args[4] = Int32GetDatum(page_size);
 		ss_exec(queries[1], args, NULL, true);
-		n = EmitRows(rsinfo, format, app_name, user_id);
+		n = EmitRows(&call, &l);
 		if (n < page_size)
 		{
 			args[a + 1] = Int32GetDatum(page_size - n);
 			ss_exec(queries[2], args, NULL, true);
-			EmitRows(rsinfo, format, app_name, user_id);
+			EmitRows(&call, &l);
 		}
 	}
 	ss_spi_end(&call);
 	ss_call_end(&call);
 	return (Datum) 0;
+}
+
+/* SQL-callable functions */
+
+PG_FUNCTION_INFO_V1(session_store_list_sessions);
+PG_FUNCTION_INFO_V1(session_store_list_sessions_with_state);
+PG_FUNCTION_INFO_V1(session_store_count_sessions);
+
+/*
+ * list_sessions(app_name, user_id, page_size, page_token [, ascending])
+ *	→ SETOF session_summary, most recently updated first, or least
+ *	recently first with ascending (an argument of the 1.1 declaration only)
+ */
+Datum
+session_store_list_sessions(PG_FUNCTION_ARGS)
+{
+	return ListSessions(fcinfo, false);
+}
+
+/*
+ * list_sessions_with_state(app_name, user_id, page_size, page_token,
+ *							ascending) (1.2)
+ *	→ SETOF session_summary_with_state: list_sessions' rows, each with the
+ *	session's merged state as get_session returns it
+ */
+Datum
+session_store_list_sessions_with_state(PG_FUNCTION_ARGS)
+{
+	return ListSessions(fcinfo, true);
 }
 
 /* count_sessions(app_name, user_id) → bigint: the app's or the user's sessions */

@@ -16,7 +16,8 @@
  *	  append.c    append_messages, replace_messages, request digests
  *	  messages.c  get_messages, pop_message, rewind_session, clear_session
  *	  keys.c      1.2's idempotency keys of the calls other than appends
- *	  listing.c   list_sessions and its page tokens, count_sessions
+ *	  listing.c   list_sessions (and 1.2's list_sessions_with_state) and
+ *	              their page tokens, count_sessions
  *	  expire.c    expire_sessions
  *
  *-------------------------------------------------------------------------
@@ -159,6 +160,19 @@ typedef enum SsQuery
 	Q_IDEM_LOOKUP_CALL,
 	Q_IDEM_INSERT_CALL,
 	Q_IDEM_LOOKUP_CREATED,
+	/* 1.2: list_sessions_with_state, the listing queries' twins */
+	Q_LIST_STATE_APP_FIRST,
+	Q_LIST_STATE_APP_TIES,
+	Q_LIST_STATE_APP_OLDER,
+	Q_LIST_STATE_USER_FIRST,
+	Q_LIST_STATE_USER_TIES,
+	Q_LIST_STATE_USER_OLDER,
+	Q_LIST_STATE_APP_FIRST_ASC,
+	Q_LIST_STATE_APP_TIES_ASC,
+	Q_LIST_STATE_APP_NEWER,
+	Q_LIST_STATE_USER_FIRST_ASC,
+	Q_LIST_STATE_USER_TIES_ASC,
+	Q_LIST_STATE_USER_NEWER,
 	/* distributed mode only (citus.c) */
 	Q_CITUS_HEAD_LOCK,
 	Q_CITUS_HEAD_READ,

@@ -64,7 +64,7 @@
 	" AND sid OPERATOR(pg_catalog.=) $2"
 
 #define MAX_QUERY_ARGS 10
-#define MAX_RESULT_COLUMNS 7
+#define MAX_RESULT_COLUMNS 8
 
 /*
  * A column of a query's result: the table column it returns, and the type
@@ -100,6 +100,12 @@ typedef struct QueryDef
 	 {"sessions", "version", INT8OID}, {"sessions", "last_seq", INT8OID}, \
 	 {"sessions", "create_time", TIMESTAMPTZOID}, \
 	 {"sessions", "update_time", TIMESTAMPTZOID}}
+#define RESULT_LIST_STATE_ROW \
+	{{"sessions", "user_id", TEXTOID}, {"sessions", "session_id", TEXTOID}, \
+	 {"sessions", "version", INT8OID}, {"sessions", "last_seq", INT8OID}, \
+	 {"sessions", "create_time", TIMESTAMPTZOID}, \
+	 {"sessions", "update_time", TIMESTAMPTZOID}, \
+	 {"sessions", "state", JSONBOID}, {"user_states", "state", JSONBOID}}
 #define RESULT_SESSION_KEY \
 	{{"sessions", "app_name", TEXTOID}, {"sessions", "user_id", TEXTOID}, \
 	 {"sessions", "session_id", TEXTOID}}
@@ -271,55 +277,60 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	 * the token's update_time and come after it, then the older rows; each
 	 * part is one range of sessions_app_recent_idx (or, for one user,
 	 * sessions_user_recent_idx), read no further than the page.
+	 *
+	 * Each listing query has a twin for list_sessions_with_state (1.2) that
+	 * returns the same rows in the same order, plus the session's own state
+	 * and its user's state: the user's row is joined to each listed row by
+	 * its primary key (a nested loop over the page, at most one probe per
+	 * row), never read for the app as a whole.  USING keeps app_name and
+	 * user_id unqualified, so the twins share every condition and order
+	 * below; the join is on the distribution column (user_id), so a
+	 * distributed installation runs it on each shard.
 	 */
+#define LIST_FROM \
+	" FROM session_store.sessions WHERE app_name OPERATOR(pg_catalog.=) $1"
 #define LIST_COLUMNS \
 	"SELECT user_id, session_id, version, last_seq, create_time, update_time" \
-	" FROM session_store.sessions WHERE app_name OPERATOR(pg_catalog.=) $1"
-	[Q_LIST_APP_FIRST] = {
-		LIST_COLUMNS
-		" ORDER BY update_time DESC, user_id, session_id LIMIT $2",
-		2, {TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_APP_TIES] = {
-		LIST_COLUMNS
-		" AND update_time OPERATOR(pg_catalog.=) $2"
-		" AND ROW(user_id, session_id) OPERATOR(pg_catalog.>) ROW($3, $4)"
-		" ORDER BY user_id, session_id LIMIT $5",
-		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_APP_OLDER] = {
-		LIST_COLUMNS
-		" AND update_time OPERATOR(pg_catalog.<) $2"
-		" ORDER BY update_time DESC, user_id, session_id LIMIT $3",
-		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_USER_FIRST] = {
-		LIST_COLUMNS
-		" AND user_id OPERATOR(pg_catalog.=) $2"
-		" ORDER BY update_time DESC, session_id LIMIT $3",
-		3, {TEXTOID, TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_USER_TIES] = {
-		LIST_COLUMNS
-		" AND user_id OPERATOR(pg_catalog.=) $2"
-		" AND update_time OPERATOR(pg_catalog.=) $3"
-		" AND session_id OPERATOR(pg_catalog.>) $4"
-		" ORDER BY session_id LIMIT $5",
-		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_USER_OLDER] = {
-		LIST_COLUMNS
-		" AND user_id OPERATOR(pg_catalog.=) $2"
-		" AND update_time OPERATOR(pg_catalog.<) $3"
-		" ORDER BY update_time DESC, session_id LIMIT $4",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
+	LIST_FROM
+#define LIST_STATE_COLUMNS \
+	"SELECT user_id, session_id, version, last_seq, create_time, update_time," \
+	"       sessions.state, u.state" \
+	" FROM session_store.sessions" \
+	" LEFT JOIN session_store.user_states u USING (app_name, user_id)" \
+	" WHERE app_name OPERATOR(pg_catalog.=) $1"
+/* a listing query q and its twin sq: the same tail, arguments and flags */
+#define LIST_QUERY(q, sq, tail, nargs, ...) \
+	[q] = {LIST_COLUMNS tail, nargs, {__VA_ARGS__}, true, \
+		   .result = RESULT_LIST_ROW}, \
+	[sq] = {LIST_STATE_COLUMNS tail, nargs, {__VA_ARGS__}, true, \
+			.result = RESULT_LIST_STATE_ROW}
+	LIST_QUERY(Q_LIST_APP_FIRST, Q_LIST_STATE_APP_FIRST,
+			   " ORDER BY update_time DESC, user_id, session_id LIMIT $2",
+			   2, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_APP_TIES, Q_LIST_STATE_APP_TIES,
+			   " AND update_time OPERATOR(pg_catalog.=) $2"
+			   " AND ROW(user_id, session_id) OPERATOR(pg_catalog.>) ROW($3, $4)"
+			   " ORDER BY user_id, session_id LIMIT $5",
+			   5, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_APP_OLDER, Q_LIST_STATE_APP_OLDER,
+			   " AND update_time OPERATOR(pg_catalog.<) $2"
+			   " ORDER BY update_time DESC, user_id, session_id LIMIT $3",
+			   3, TEXTOID, TIMESTAMPTZOID, INT4OID),
+	LIST_QUERY(Q_LIST_USER_FIRST, Q_LIST_STATE_USER_FIRST,
+			   " AND user_id OPERATOR(pg_catalog.=) $2"
+			   " ORDER BY update_time DESC, session_id LIMIT $3",
+			   3, TEXTOID, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_USER_TIES, Q_LIST_STATE_USER_TIES,
+			   " AND user_id OPERATOR(pg_catalog.=) $2"
+			   " AND update_time OPERATOR(pg_catalog.=) $3"
+			   " AND session_id OPERATOR(pg_catalog.>) $4"
+			   " ORDER BY session_id LIMIT $5",
+			   5, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_USER_OLDER, Q_LIST_STATE_USER_OLDER,
+			   " AND user_id OPERATOR(pg_catalog.=) $2"
+			   " AND update_time OPERATOR(pg_catalog.<) $3"
+			   " ORDER BY update_time DESC, session_id LIMIT $4",
+			   4, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID),
 
 	/*
 	 * The ascending listing is the exact reverse of the one above, read by
@@ -327,51 +338,33 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	 * DESC, session_id DESC.  (update_time ASC, user_id ASC would need a
 	 * third index, or a sort of every tie group.)
 	 */
-	[Q_LIST_APP_FIRST_ASC] = {
-		LIST_COLUMNS
-		" ORDER BY update_time, user_id DESC, session_id DESC LIMIT $2",
-		2, {TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_APP_TIES_ASC] = {
-		LIST_COLUMNS
-		" AND update_time OPERATOR(pg_catalog.=) $2"
-		" AND ROW(user_id, session_id) OPERATOR(pg_catalog.<) ROW($3, $4)"
-		" ORDER BY user_id DESC, session_id DESC LIMIT $5",
-		5, {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_APP_NEWER] = {
-		LIST_COLUMNS
-		" AND update_time OPERATOR(pg_catalog.>) $2"
-		" ORDER BY update_time, user_id DESC, session_id DESC LIMIT $3",
-		3, {TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_USER_FIRST_ASC] = {
-		LIST_COLUMNS
-		" AND user_id OPERATOR(pg_catalog.=) $2"
-		" ORDER BY update_time, session_id DESC LIMIT $3",
-		3, {TEXTOID, TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_USER_TIES_ASC] = {
-		LIST_COLUMNS
-		" AND user_id OPERATOR(pg_catalog.=) $2"
-		" AND update_time OPERATOR(pg_catalog.=) $3"
-		" AND session_id OPERATOR(pg_catalog.<) $4"
-		" ORDER BY session_id DESC LIMIT $5",
-		5, {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
-	[Q_LIST_USER_NEWER] = {
-		LIST_COLUMNS
-		" AND user_id OPERATOR(pg_catalog.=) $2"
-		" AND update_time OPERATOR(pg_catalog.>) $3"
-		" ORDER BY update_time, session_id DESC LIMIT $4",
-		4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID}, true,
-		.result = RESULT_LIST_ROW
-	},
+	LIST_QUERY(Q_LIST_APP_FIRST_ASC, Q_LIST_STATE_APP_FIRST_ASC,
+			   " ORDER BY update_time, user_id DESC, session_id DESC LIMIT $2",
+			   2, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_APP_TIES_ASC, Q_LIST_STATE_APP_TIES_ASC,
+			   " AND update_time OPERATOR(pg_catalog.=) $2"
+			   " AND ROW(user_id, session_id) OPERATOR(pg_catalog.<) ROW($3, $4)"
+			   " ORDER BY user_id DESC, session_id DESC LIMIT $5",
+			   5, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_APP_NEWER, Q_LIST_STATE_APP_NEWER,
+			   " AND update_time OPERATOR(pg_catalog.>) $2"
+			   " ORDER BY update_time, user_id DESC, session_id DESC LIMIT $3",
+			   3, TEXTOID, TIMESTAMPTZOID, INT4OID),
+	LIST_QUERY(Q_LIST_USER_FIRST_ASC, Q_LIST_STATE_USER_FIRST_ASC,
+			   " AND user_id OPERATOR(pg_catalog.=) $2"
+			   " ORDER BY update_time, session_id DESC LIMIT $3",
+			   3, TEXTOID, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_USER_TIES_ASC, Q_LIST_STATE_USER_TIES_ASC,
+			   " AND user_id OPERATOR(pg_catalog.=) $2"
+			   " AND update_time OPERATOR(pg_catalog.=) $3"
+			   " AND session_id OPERATOR(pg_catalog.<) $4"
+			   " ORDER BY session_id DESC LIMIT $5",
+			   5, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID),
+	LIST_QUERY(Q_LIST_USER_NEWER, Q_LIST_STATE_USER_NEWER,
+			   " AND user_id OPERATOR(pg_catalog.=) $2"
+			   " AND update_time OPERATOR(pg_catalog.>) $3"
+			   " ORDER BY update_time, session_id DESC LIMIT $4",
+			   4, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID),
 
 	/*
 	 * expire_sessions candidates, oldest first within an app.  Across all

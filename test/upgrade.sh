@@ -360,6 +360,12 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
 GRANT EXECUTE ON FUNCTION session_store.fork_session(text, text, text, text, bigint)
     TO ss_up_reader WITH GRANT OPTION;
 GRANT EXECUTE ON FUNCTION session_store.pop_message(text, text, text, bigint) TO ss_up_admin;
+-- list_sessions and get_session, both with grant option: list_sessions_with_state
+-- (1.2) is granted to whoever holds both (ss_up_app too; ss_up_reader has
+-- get_session only)
+GRANT EXECUTE ON FUNCTION session_store.list_sessions(text, text, integer, text, boolean),
+                          session_store.get_session(text, text, text)
+    TO ss_up_admin WITH GRANT OPTION;
 -- writes through the 1.1 declarations
 SET ROLE ss_up_app;
 SELECT session_id FROM session_store.create_session('up-a', 'eve', '{"k": 1}', 'e1', keep_nulls => true);
@@ -388,6 +394,12 @@ check $db "1.1 database, 1.2 module: a 1.1 key replays, and fails with 42710 wit
 	    AND upchk.try(\$\$SELECT session_store.append_messages('up-a', 'eve', 'e1', '[]',
 	            idempotency_key => 'e-1', verify_replay => true)\$\$) = '42710'"
 grants_1_1=$(q $db "SELECT string_agg(g, E'\n' ORDER BY g) FROM ($grants_sql) x(g)")
+# ... and after the update: those, plus list_sessions_with_state for the
+# holders of both list_sessions and get_session, with the grant option held on both
+grants_1_2=$(q $db "SELECT string_agg(g, E'\n' ORDER BY g) FROM (
+	SELECT g FROM ($grants_sql) x(g)
+	UNION ALL SELECT 'list_sessions_with_state:ss_up_admin:true'
+	UNION ALL SELECT 'list_sessions_with_state:ss_up_app:false') y(g)")
 init_privs_sql="SELECT string_agg(p.proname || ':' || coalesce(a.grantee::regrole::text, '-'), ',' ORDER BY 1)
 	FROM pg_init_privs i JOIN pg_proc p ON i.classoid = 'pg_proc'::regclass AND i.objoid = p.oid,
 	     aclexplode(i.initprivs) a
@@ -404,7 +416,7 @@ check $db "the keys stored before 1.2 have no operation (append keys)" \
 	"SELECT count(*) = 39 AND count(operation) = 0 AND count(popped_message) = 0 AND count(popped_time) = 0
 	 FROM session_store.idempotency_keys"
 check $db "one function per name: no 1.1 signature left beside its 1.2 one" \
-	"SELECT count(*) = 18 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
+	"SELECT count(*) = 19 AND bool_and(n = 1) FROM (SELECT proname, count(*) AS n FROM pg_proc
 	 WHERE pronamespace = 'session_store'::regnamespace GROUP BY proname) p"
 check $db "the 1.2 signatures are the ones left, members of the extension" \
 	"SELECT to_regprocedure('session_store.create_session(text, text, jsonb, text, boolean, text)') IS NOT NULL
@@ -417,7 +429,7 @@ check $db "the 1.2 signatures are the ones left, members of the extension" \
 	    AND to_regprocedure('session_store.pop_message(text, text, text, bigint)') IS NULL
 	    AND to_regprocedure('session_store.rewind_session(text, text, text, bigint, bigint)') IS NULL
 	    AND to_regprocedure('session_store.clear_session(text, text, text, bigint)') IS NULL
-	    AND (SELECT count(*) = 18 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	    AND (SELECT count(*) = 19 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 	         WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 	           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store'))"
 check $db "delegate_functions() (1.2): a member of the extension, executable by its owner only" \
@@ -426,14 +438,32 @@ check $db "delegate_functions() (1.2): a member of the extension, executable by 
 	           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'session_store'))
 	    AND NOT EXISTS (SELECT 1 FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
 	                    WHERE p.oid = 'session_store.delegate_functions()'::regprocedure AND a.grantee <> p.proowner)"
-check $db "every EXECUTE grant carried to the replacing signature (PUBLIC and grant options too)" \
-	"SELECT string_agg(g, E'\n' ORDER BY g) = \$e\$$grants_1_1\$e\$
+check $db "every EXECUTE grant carried to the replacing signature (PUBLIC and grant options too); list_sessions_with_state to the holders of list_sessions and get_session" \
+	"SELECT string_agg(g, E'\n' ORDER BY g) = \$e\$$grants_1_2\$e\$
 	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%fork_session:ss_up_reader:true%'
 	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%create_session:-:false%'
 	    AND string_agg(g, E'\n' ORDER BY g) LIKE '%pop_message:ss_up_admin:false%'
 	 FROM ($grants_sql) x(g)"
 check $db "no carried grant is recorded as the extension's own (pg_init_privs): pg_dump dumps them" \
 	"SELECT ($init_privs_sql) IS NULL"
+
+check $db "list_sessions_with_state (1.2) lists the sessions written before the update, each state as get_session's" \
+	"SET ROLE ss_up_app;
+	 SELECT count(*) > 0 AND bool_and(l.state = g.state) AND count(*) = count(g.*)
+	    AND array_agg(l.session_id ORDER BY l.ord) = (SELECT array_agg(session_id) FROM session_store.list_sessions('up-a', page_size => 1000))
+	 FROM session_store.list_sessions_with_state('up-a', page_size => 1000) WITH ORDINALITY
+	      l(user_id, session_id, version, last_seq, create_time, update_time, next_page_token, state, ord)
+	 LEFT JOIN LATERAL session_store.get_session('up-a', l.user_id, l.session_id) g ON true"
+check $db "... a role with get_session but not list_sessions did not get it (42501)" \
+	"SET ROLE ss_up_reader;
+	 SELECT upchk.try(\$\$SELECT * FROM session_store.list_sessions_with_state('up-a')\$\$) = '42501'"
+check $db "... the holder of both grant options can grant it" \
+	"SET ROLE ss_up_admin;
+	 GRANT EXECUTE ON FUNCTION session_store.list_sessions_with_state(text, text, integer, text, boolean) TO ss_up_reader;
+	 SET ROLE ss_up_reader;
+	 SELECT count(*) > 0 FROM session_store.list_sessions_with_state('up-a')"
+q $db "SET ROLE ss_up_admin;
+       REVOKE EXECUTE ON FUNCTION session_store.list_sessions_with_state(text, text, integer, text, boolean) FROM ss_up_reader" >/dev/null
 
 check $db "the recipe's role creates with a key; a retry returns the session, writing nothing" \
 	"SET ROLE ss_up_app;
@@ -485,7 +515,7 @@ check $restored "restored at 1.2: every row, key and grant as in the updated dat
 	"SELECT extversion = '1.2' FROM pg_extension WHERE extname = 'session_store'
 	    AND (SELECT string_agg(what || ' ' || n || ' ' || coalesce(digest, '-'), ',' ORDER BY what) FROM upchk.fingerprint_1_1())
 	        = '$(q $db "SELECT string_agg(what || ' ' || n || ' ' || coalesce(digest, '-'), ',' ORDER BY what) FROM upchk.fingerprint_1_1()")'
-	    AND (SELECT string_agg(g, E'\n' ORDER BY g) FROM ($grants_sql) x(g)) = \$e\$$grants_1_1\$e\$"
+	    AND (SELECT string_agg(g, E'\n' ORDER BY g) FROM ($grants_sql) x(g)) = \$e\$$grants_1_2\$e\$"
 check $restored "restored: a create's key still replays" \
 	"SET ROLE ss_up_app;
 	 SELECT version = 1 FROM session_store.create_session('up-a', 'eve', NULL, 'k1', idempotency_key => 'ck')"

@@ -210,6 +210,18 @@ CREATE TYPE session_store.session_summary AS (
     next_page_token text
 );
 
+/* a row of list_sessions_with_state (1.2): session_summary's columns, then the merged state */
+CREATE TYPE session_store.session_summary_with_state AS (
+    user_id         text,
+    session_id      text,
+    version         bigint,
+    last_seq        bigint,
+    create_time     timestamptz,
+    update_time     timestamptz,
+    next_page_token text,
+    state           jsonb
+);
+
 -- ==== src/02_core.sql ====
 /*
  * Internal helpers of the portable edition, shared by the API functions.
@@ -1487,6 +1499,73 @@ BEGIN
                   ORDER BY x.update_time, x.session_id DESC LIMIT page_size - n) s;
         END IF;
     END IF;
+END
+$$;
+
+/*
+ * list_sessions_with_state (1.2): list_sessions' page (its rows, order and
+ * tokens, from list_sessions itself), each row with the session's merged
+ * state as get_session computes it: the session's keys || the app's as
+ * app:NAME || the user's as user:NAME.  Every statement of a STABLE
+ * function runs on the calling statement's snapshot, so the page, the
+ * states and the app's state are one view.  Still O(page_size): per listed
+ * row one primary-key probe of sessions (its state) and one of user_states
+ * (scalar subqueries, run once per row, never a join the planner could
+ * turn into a scan of the app), and the app's state once per call.
+ *
+ * A new function rather than a with_state argument of list_sessions: the
+ * state needs a column session_store.session_summary does not have, and
+ * adding one would change the result of every 1.1 call (see the C
+ * edition's session_store--1.1--1.2.sql).
+ */
+CREATE FUNCTION session_store.list_sessions_with_state(
+    app_name text, user_id text DEFAULT NULL,
+    page_size integer DEFAULT 100, page_token text DEFAULT NULL,
+    ascending boolean DEFAULT false)
+RETURNS SETOF session_store.session_summary_with_state
+LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    r record;
+    res session_store.session_summary_with_state;
+BEGIN
+    /*
+     * list_sessions checks every argument, with its own errors.  The app's
+     * part does not depend on the row: an InitPlan, run once per call.
+     */
+    FOR r IN
+        SELECT l.user_id, l.session_id, l.version, l.last_seq, l.create_time, l.update_time,
+               l.next_page_token,
+               x.session_state
+               || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value)
+                            FROM session_store.app_states a, jsonb_each(a.state) e
+                            WHERE a.app_name = app_name COLLATE "C"), '{}'::jsonb)
+               || coalesce((SELECT jsonb_object_agg('user:' || e.key, e.value)
+                            FROM jsonb_each(x.user_state) e), '{}'::jsonb) AS state,
+               x.session_state IS NULL AS no_state
+        FROM session_store.list_sessions(app_name, user_id, page_size, page_token, ascending)
+             WITH ORDINALITY AS l
+        CROSS JOIN LATERAL (
+            SELECT (SELECT s.state FROM session_store.sessions s
+                    WHERE s.app_name = app_name COLLATE "C"
+                      AND s.user_id = l.user_id COLLATE "C"
+                      AND s.session_id = l.session_id COLLATE "C") AS session_state,
+                   (SELECT u.state FROM session_store.user_states u
+                    WHERE u.app_name = app_name COLLATE "C"
+                      AND u.user_id = l.user_id COLLATE "C") AS user_state) x
+        ORDER BY l.ordinality
+    LOOP
+        IF r.no_state THEN
+            PERFORM session_store._null_column('sessions', 'state');
+        END IF;
+        res := ROW(r.user_id, r.session_id, r.version, r.last_seq, r.create_time, r.update_time,
+                   r.next_page_token, r.state);
+        RETURN NEXT res;
+    END LOOP;
 END
 $$;
 

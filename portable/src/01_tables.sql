@@ -108,3 +108,15 @@ CREATE TYPE session_store.session_summary AS (
     update_time     timestamptz,
     next_page_token text
 );
+
+/* a row of list_sessions_with_state (1.2): session_summary's columns, then the merged state */
+CREATE TYPE session_store.session_summary_with_state AS (
+    user_id         text,
+    session_id      text,
+    version         bigint,
+    last_seq        bigint,
+    create_time     timestamptz,
+    update_time     timestamptz,
+    next_page_token text,
+    state           jsonb
+);

@@ -37,6 +37,9 @@ INSERT INTO api VALUES
  ('list_sessions', 'app_name text, user_id text, page_size integer, page_token text, ascending boolean',
   'app_name text, user_id text DEFAULT NULL::text, page_size integer DEFAULT 100, page_token text DEFAULT NULL::text, ascending boolean DEFAULT false',
   'SETOF session_store.session_summary', 's'),
+ ('list_sessions_with_state', 'app_name text, user_id text, page_size integer, page_token text, ascending boolean',
+  'app_name text, user_id text DEFAULT NULL::text, page_size integer DEFAULT 100, page_token text DEFAULT NULL::text, ascending boolean DEFAULT false',
+  'SETOF session_store.session_summary_with_state', 's'),
  ('pop_message', 'app_name text, user_id text, session_id text, expected_version bigint, idempotency_key text',
   'app_name text, user_id text, session_id text, expected_version bigint DEFAULT NULL::bigint, idempotency_key text DEFAULT NULL::text',
   'TABLE(seq bigint, message jsonb, create_time timestamp with time zone)', 'v'),
@@ -66,7 +69,7 @@ LEFT JOIN pg_proc p
   ON p.pronamespace = 'session_store'::regnamespace AND p.proname = a.fn
  AND pg_get_function_identity_arguments(p.oid) = a.args;
 
-SELECT plan((SELECT count(*)::int * 6 FROM api) + 7);
+SELECT plan((SELECT count(*)::int * 6 FROM api) + 8);
 
 SELECT has_schema('session_store');
 -- The portable edition also holds its internal helpers, named _something
@@ -108,6 +111,9 @@ SELECT is((SELECT cols FROM type_columns WHERE typ = 'session_store.session'),
 SELECT is((SELECT cols FROM type_columns WHERE typ = 'session_store.session_summary'),
   'user_id text, session_id text, version bigint, last_seq bigint, create_time timestamp with time zone, update_time timestamp with time zone, next_page_token text',
   'session_store.session_summary columns');
+SELECT is((SELECT cols FROM type_columns WHERE typ = 'session_store.session_summary_with_state'),
+  'user_id text, session_id text, version bigint, last_seq bigint, create_time timestamp with time zone, update_time timestamp with time zone, next_page_token text, state jsonb',
+  'session_store.session_summary_with_state columns: the summary''s, then the merged state');
 
 -- a role that was granted nothing cannot call the API
 CREATE ROLE session_store_nobody;

@@ -29,7 +29,7 @@ CREATE ROLE ss_priv_exec_only NOLOGIN;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA session_store TO ss_priv_exec_only;
 
 -- (the portable edition: three more, on how its functions run)
-SELECT plan(120 + CASE WHEN :ss_portable THEN 3 ELSE 0 END);
+SELECT plan(123 + CASE WHEN :ss_portable THEN 3 ELSE 0 END);
 
 -- The lists below are complete: a function, table or sequence added to the
 -- schema makes these fail until this file covers it.
@@ -38,7 +38,7 @@ SELECT functions_are('session_store', ARRAY[
     'append_messages', 'get_messages', 'pop_message', 'rewind_session',
     'clear_session', 'fork_session', 'get_app_state', 'get_user_state',
     'expire_sessions', 'replace_messages', 'count_sessions', 'distribute',
-    'delegate_functions', 'edition']
+    'delegate_functions', 'edition', 'list_sessions_with_state']
     -- and the portable edition's internal helpers (SECURITY INVOKER,
     -- touching no table: the recipe's EXECUTE on them gives nothing; checked
     -- below)
@@ -132,6 +132,7 @@ FROM (VALUES
   ('create_session',  $$SELECT session_store.create_session('priv', 'alice')$$),
   ('get_session',     $$SELECT * FROM session_store.get_session('priv', 'alice', 's1')$$),
   ('list_sessions',   $$SELECT * FROM session_store.list_sessions('priv')$$),
+  ('list_sessions_with_state', $$SELECT * FROM session_store.list_sessions_with_state('priv')$$),
   ('delete_session',  $$SELECT session_store.delete_session('priv', 'alice', 's1')$$),
   ('append_messages', $$SELECT * FROM session_store.append_messages('priv', 'alice', 's1', '[]')$$),
   ('get_messages',    $$SELECT * FROM session_store.get_messages('priv', 'alice', 's1')$$),
@@ -202,6 +203,13 @@ SELECT is((SELECT array_agg(session_id)
 SELECT is((SELECT array_agg(session_id)
            FROM session_store.list_sessions('priv', page_size => 10, ascending => true)),
           ARRAY[:'gen_id', 's1'], 'list_sessions ascending: the least recently updated session first');
+SELECT is((SELECT jsonb_agg(jsonb_build_object('session_id', session_id, 'state', state))
+           FROM session_store.list_sessions_with_state('priv', 'alice', page_size => 1)),
+          '[{"session_id": "s1", "state": {"goal": "Lisbon", "step": "dates", "user:home": "Berlin", "app:model": "m2"}}]'::jsonb,
+          'list_sessions_with_state: the page with each session''s merged state');
+SELECT is((SELECT array_agg(session_id)
+           FROM session_store.list_sessions_with_state('priv', page_size => 10, page_token => :'page1_token')),
+          ARRAY[:'gen_id'], 'list_sessions_with_state: a list_sessions token leads to the next page');
 SELECT is(session_store.get_app_state('priv'), '{"model": "m2"}'::jsonb,
           'get_app_state returns the app''s keys');
 SELECT is(session_store.get_user_state('priv', 'alice'), '{"home": "Berlin"}'::jsonb,

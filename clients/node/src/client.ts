@@ -105,6 +105,15 @@ export interface SessionSummary {
   nextPageToken: string;
 }
 
+/**
+ * A row of list_sessions_with_state (1.2): a SessionSummary's fields, then
+ * the session's merged state as get_session returns it (its own keys,
+ * `user:` and `app:` keys with their prefixes).
+ */
+export interface SessionSummaryWithState extends SessionSummary {
+  state: JsonObject;
+}
+
 /** A stored message. */
 export interface StoredMessage<M = JsonObject> {
   seq: number;
@@ -280,6 +289,10 @@ function toSummary(r: pg.QueryResultRow): SessionSummary {
     updateTime: r.update_time,
     nextPageToken: r.next_page_token,
   };
+}
+
+function toSummaryWithState(r: pg.QueryResultRow): SessionSummaryWithState {
+  return { ...toSummary(r), state: r.state ?? {} };
 }
 
 function toMessage<M>(r: pg.QueryResultRow): StoredMessage<M> {
@@ -584,6 +597,25 @@ export class SessionStore {
       .opt('ascending', opts.ascending, '::boolean');
     const rows = await this.query(`SELECT * FROM session_store.list_sessions(${a})`, a.values);
     return rows.map(toSummary);
+  }
+
+  /**
+   * session_store.list_sessions_with_state (1.2): listSessions' page (the
+   * same rows, order and page tokens: a token of either continues the
+   * listing in the other), each row with the session's merged state as
+   * get_session returns it; one statement, so the page and its states are
+   * one snapshot.
+   */
+  async listSessionsWithState(appName: string, opts: ListSessionsOptions = {}):
+      Promise<SessionSummaryWithState[]> {
+    const a = new Args().add('app_name', appName).add('user_id', opts.userId ?? null)
+      .opt('page_size', opts.pageSize, '::integer')
+      .add('page_token', opts.pageToken ?? null)
+      .opt('ascending', opts.ascending, '::boolean');
+    const rows = await this.query(
+      `SELECT user_id, session_id, version, last_seq, create_time, update_time, next_page_token, state
+         FROM session_store.list_sessions_with_state(${a})`, a.values);
+    return rows.map(toSummaryWithState);
   }
 
   /**

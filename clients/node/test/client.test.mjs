@@ -97,6 +97,44 @@ describe('sessions', () => {
     for await (const p of store.listSessionPages(APP, { userId: user, pageSize: 5, ascending: true })) upPages.push(p);
     assert.deepEqual(upPages.flat().map((s) => s.sessionId), ids);
   });
+
+  test('listSessionsWithState fills each listed state as getSession merges it', async () => {
+    const app = 'client-with-state';
+    await store.createSession(app, 'u1', { sessionId: 'a',
+      state: { k: 1, 'user:lang': 'fr', 'app:motd': 'hi', 'temp:t': 1 } });
+    await store.createSession(app, 'u2', { sessionId: 'b', state: { n: null }, keepNulls: true });
+    await store.createSession(app, 'u1', { sessionId: 'c' });
+    const page = await store.listSessionsWithState(app);
+    assert.deepEqual(page.map((s) => [s.userId, s.sessionId]), [['u1', 'c'], ['u2', 'b'], ['u1', 'a']]);
+    assert.deepEqual(Object.fromEntries(page.map((s) => [s.sessionId, s.state])), {
+      a: { k: 1, 'user:lang': 'fr', 'app:motd': 'hi' },
+      b: { n: null, 'app:motd': 'hi' },
+      c: { 'user:lang': 'fr', 'app:motd': 'hi' },
+    });
+    for (const s of page) {
+      const g = await store.getSession(app, s.userId, s.sessionId);
+      assert.deepEqual(s.state, g.state);
+      assert.equal(s.version, g.version);
+      assert.ok(s.createTime instanceof Date && s.updateTime instanceof Date);
+    }
+    // the same rows, order and tokens as listSessions; tokens interchangeable
+    const plain = await store.listSessions(app, { pageSize: 2 });
+    const withState = await store.listSessionsWithState(app, { pageSize: 2 });
+    assert.deepEqual(withState.map(({ state, ...rest }) => rest), plain);
+    const rest = await store.listSessionsWithState(app, { pageSize: 2, pageToken: plain[1].nextPageToken });
+    assert.deepEqual(rest.map((s) => s.sessionId), ['a']);
+    // one user, ascending
+    const mine = await store.listSessionsWithState(app, { userId: 'u1', ascending: true });
+    assert.deepEqual(mine.map((s) => [s.sessionId, s.state]),
+      [['a', { k: 1, 'user:lang': 'fr', 'app:motd': 'hi' }], ['c', { 'user:lang': 'fr', 'app:motd': 'hi' }]]);
+    assert.deepEqual(await store.listSessionsWithState(`${app}-none`), []);
+    // list_sessions' checks and errors
+    const bad = await store.listSessionsWithState(app, { pageSize: 0 }).catch((e) => e);
+    assert.ok(bad instanceof InvalidArgument, String(bad));
+    assert.equal(bad.sqlstate, '22023');
+    const wrong = await store.listSessionsWithState(app, { pageToken: mine[0].nextPageToken }).catch((e) => e);
+    assert.ok(wrong instanceof InvalidArgument, String(wrong));
+  });
 });
 
 describe('messages', () => {

@@ -123,6 +123,52 @@ def test_list_and_iterate_pages(store, app):
     assert [s.session_id for s in mine_up] == [f"s{i}" for i in range(1, 10, 2)]
 
 
+def test_list_sessions_with_state_fills_state(store, app):
+    """Each listed session carries its merged state, exactly as get_session
+    returns it (session keys, user: and app: keys), in list_sessions' rows,
+    order and tokens."""
+    store.create_session(app_name=app, user_id="u1", session_id="a",
+                         state={"k": 1, "user:lang": "fr", "app:motd": "hi",
+                                "temp:t": 1})
+    store.create_session(app_name=app, user_id="u2", session_id="b",
+                         state={"n": None}, keep_nulls=True)
+    store.create_session(app_name=app, user_id="u1", session_id="c")
+    page = store.list_sessions_with_state(app_name=app)
+    assert all(isinstance(s, ss.SessionSummaryWithState) for s in page)
+    assert [(s.user_id, s.session_id) for s in page] == [("u1", "c"), ("u2", "b"), ("u1", "a")]
+    assert {s.session_id: s.state for s in page} == {
+        "a": {"k": 1, "user:lang": "fr", "app:motd": "hi"},
+        "b": {"n": None, "app:motd": "hi"},
+        "c": {"user:lang": "fr", "app:motd": "hi"},
+    }
+    for s in page:
+        got = store.get_session(app_name=app, user_id=s.user_id, session_id=s.session_id)
+        assert s.state == got.state and s.version == got.version
+    # the same rows, order and tokens as list_sessions, page by page
+    plain = store.list_sessions(app_name=app, page_size=2)
+    with_state = store.list_sessions_with_state(app_name=app, page_size=2)
+    assert [(s.user_id, s.session_id, s.version, s.last_seq, s.create_time,
+             s.update_time, s.next_page_token) for s in with_state] == \
+        [(s.user_id, s.session_id, s.version, s.last_seq, s.create_time,
+          s.update_time, s.next_page_token) for s in plain]
+    rest = store.list_sessions_with_state(app_name=app, page_size=2,
+                                          page_token=plain[-1].next_page_token)
+    assert [s.session_id for s in rest] == ["a"]
+    # one user, ascending
+    mine = store.list_sessions_with_state(app_name=app, user_id="u1", ascending=True)
+    assert [s.session_id for s in mine] == ["a", "c"]
+    assert mine[1].state == {"user:lang": "fr", "app:motd": "hi"}
+    assert store.list_sessions_with_state(app_name=app + "-none") == []
+    # list_sessions' argument checks and errors
+    with pytest.raises(ss.InvalidArgument) as e:
+        store.list_sessions_with_state(app_name=app, page_size=0)
+    assert e.value.sqlstate == "22023"
+    with pytest.raises(ss.InvalidArgument):
+        store.list_sessions_with_state(app_name=app, page_token="garbage")
+    with pytest.raises(ss.InvalidArgument):
+        store.list_sessions_with_state(app_name=app, page_token=mine[0].next_page_token)
+
+
 def _err(fn, cls):
     with pytest.raises(cls) as e:
         fn()
@@ -278,6 +324,7 @@ def test_one_round_trip_and_no_named_statement(db_url, app):
             lambda: store.get_session(app_name=app, user_id="u", session_id="s"),
             lambda: store.get_messages(app_name=app, user_id="u", session_id="s"),
             lambda: store.list_sessions(app_name=app),
+            lambda: store.list_sessions_with_state(app_name=app),
             lambda: store.get_session_with_messages(app_name=app, user_id="u",
                                                     session_id="s", max_count=5),
             lambda: store.pop_message(app_name=app, user_id="u", session_id="s"),
@@ -367,6 +414,17 @@ async def test_async_store_from_dsn(db_url, app):
         page = await store.list_sessions(app_name=app, user_id="v", page_size=3,
                                          ascending=True)
         assert [x.session_id for x in page] == ["p0", "p1", "p2"]
+        await store.append_messages(app_name=app, user_id="v", session_id="p1",
+                                    messages=[], state_delta={"k": 1, "user:u": 2})
+        listed = await store.list_sessions_with_state(app_name=app, user_id="v",
+                                                      page_size=2)
+        assert all(isinstance(x, ss.SessionSummaryWithState) for x in listed)
+        assert [(x.session_id, x.state) for x in listed] == [
+            ("p1", {"k": 1, "user:u": 2}), ("p4", {"user:u": 2})]
+        more = await store.list_sessions_with_state(
+            app_name=app, user_id="v", page_size=10,
+            page_token=listed[-1].next_page_token, ascending=False)
+        assert [x.session_id for x in more] == ["p3", "p2", "p0"]
 
 
 async def test_async_store_on_pool_and_connection(db_url, app):

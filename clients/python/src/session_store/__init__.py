@@ -23,12 +23,13 @@ from ._retry import RetryPolicy
 from ._sql import RawJson
 from ._store import AsyncSessionStore, SessionStore, normalize_dsn
 from ._types import (AppendResult, Message, ReplaceResult, Session,
-                     SessionSummary, SessionWithMessages)
+                     SessionSummary, SessionSummaryWithState,
+                     SessionWithMessages)
 
 __all__ = [
     "SessionStore", "AsyncSessionStore", "RetryPolicy", "RawJson", "normalize_dsn",
     "install", "install_async", "portable_sql",
-    "Session", "SessionSummary", "Message", "AppendResult", "ReplaceResult",
+    "Session", "SessionSummary", "SessionSummaryWithState", "Message", "AppendResult", "ReplaceResult",
     "SessionWithMessages",
     "SessionStoreError", "SessionNotFound", "SessionExists", "VersionConflict",
     "SuffixMismatch", "SerializationFailure", "IdempotencyConflict",

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Optional
 from psycopg.types.json import Jsonb
 
 from ._types import (AppendResult, Message, ReplaceResult, Session,
-                     SessionSummary, SessionWithMessages)
+                     SessionSummary, SessionSummaryWithState,
+                     SessionWithMessages)
 
 ARG_TYPES = {
     "app_name": "text", "user_id": "text", "session_id": "text",
@@ -33,6 +34,7 @@ SESSION_COLS = ("app_name, user_id, session_id, state, version, last_seq, "
                 "create_time, update_time")
 SUMMARY_COLS = ("user_id, session_id, version, last_seq, create_time, "
                 "update_time, next_page_token")
+SUMMARY_STATE_COLS = SUMMARY_COLS + ", state"
 MESSAGE_COLS = "seq, message, create_time"
 APPEND_COLS = "first_seq, last_seq, version, update_time, replayed"
 REPLACE_COLS = APPEND_COLS + ", removed"
@@ -131,6 +133,10 @@ def to_session(row) -> Session:
 
 def to_summary(row) -> SessionSummary:
     return SessionSummary(*row)
+
+
+def to_summary_with_state(row) -> SessionSummaryWithState:
+    return SessionSummaryWithState(*row)
 
 
 def to_message(row) -> Message:

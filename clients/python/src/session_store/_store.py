@@ -40,7 +40,8 @@ from psycopg import pq
 from . import _install, _sql
 from ._retry import Attempts, RetryPolicy, policy_of
 from ._types import (AppendResult, Message, ReplaceResult, Session,
-                     SessionSummary, SessionWithMessages)
+                     SessionSummary, SessionSummaryWithState,
+                     SessionWithMessages)
 
 try:  # optional dependency
     import psycopg_pool
@@ -217,6 +218,22 @@ class _Api:
                              "page_token": page_token,
                              "ascending": True if ascending else None})
         return self._exec(_Call("list_sessions", sql, p, ALL, _sql.to_summary))
+
+    def list_sessions_with_state(self, app_name: str, user_id: Optional[str] = None,
+                                 page_size: Optional[int] = None,
+                                 page_token: Optional[str] = None, *,
+                                 ascending: bool = False) -> list[SessionSummaryWithState]:
+        """list_sessions' page (the same rows, order and page tokens: a token
+        of either continues the listing in the other), each row with the
+        session's merged state as get_session returns it; one statement, so
+        the page and its states are one snapshot (1.2)."""
+        sql, p = _sql.build("list_sessions_with_state", _sql.SUMMARY_STATE_COLS,
+                            {"app_name": app_name},
+                            {"user_id": user_id, "page_size": page_size,
+                             "page_token": page_token,
+                             "ascending": True if ascending else None})
+        return self._exec(_Call("list_sessions_with_state", sql, p, ALL,
+                                _sql.to_summary_with_state))
 
     def pop_message(self, app_name: str, user_id: str, session_id: str,
                     expected_version: Optional[int] = None,

@@ -32,6 +32,21 @@ class SessionSummary:
 
 
 @dataclass(frozen=True)
+class SessionSummaryWithState:
+    """A row of ``list_sessions_with_state`` (1.2): a ``SessionSummary``'s
+    fields, then the session's merged state as ``get_session`` returns it
+    (its own keys, ``user:`` and ``app:`` keys with their prefixes)."""
+    user_id: str
+    session_id: str
+    version: int
+    last_seq: int
+    create_time: datetime
+    update_time: datetime
+    next_page_token: str
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Message:
     """A stored message: its sequence number, the JSON object, its time."""
     seq: int
