@@ -13,6 +13,11 @@ call, ordering, state routing and concurrency are the server's.
   with the object, survives ``model_copy`` and compares equal between two
   reads of the same revision.  ``append_event`` sends it as
   ``expected_version``; a conflict becomes ADK's ``StaleSessionError``.
+  A Session without one (built by hand, or read by another service) is
+  checked as ADK checks it: it is current when its last event is the
+  stored last event; that costs one read before the append.
+* ``last_update_time`` is ADK's: the last event's timestamp, the session's
+  create time while it has no events (create, get, append and list agree).
 * Retries: the event id is the idempotency key, with ``verify_replay``: the
   same event appended twice is stored once; another event reusing an id
   fails with ``IdempotencyConflict``.  A dropped connection is retried by
@@ -51,6 +56,9 @@ except ImportError:  # pragma: no cover - older ADK
 STALE_SESSION_MESSAGE = (
     "The session has been modified in storage since it was loaded. "
     "Please reload the session before appending more events.")
+
+
+_LIST_PAGE = 1000
 
 
 def _to_time(ts: float) -> datetime:
@@ -151,26 +159,27 @@ class SessionStoreService(BaseSessionService):
     async def list_sessions(self, *, app_name: str,
                             user_id: Optional[str] = None
                             ) -> ListSessionsResponse:
-        rows = await self._all_sessions(app_name, user_id)
-        sessions = []
-        for r in rows:
-            s = Session(id=r.session_id, app_name=app_name, user_id=r.user_id,
-                        state={}, events=[],
-                        last_update_time=r.update_time.timestamp())
-            _set_marker(s, r.version)
-            sessions.append(s)
-        return ListSessionsResponse(sessions=sessions)
-
-    async def _all_sessions(self, app_name, user_id):
-        """Every page of list_sessions, oldest first, as ADK lists."""
-        rows, token = [], None
+        """Every session of the app (or of one user), oldest first as ADK's
+        BaseSessionService documents, by the server's update time; each
+        with its state merged as get_session merges it, no events.  One SQL
+        call per page of _LIST_PAGE sessions."""
+        sessions, token = [], None
         while True:
-            page = await self._store.list_sessions(
-                app_name=app_name, user_id=user_id, page_size=1000,
+            page = await self._store.list_sessions_with_state(
+                app_name=app_name, user_id=user_id, page_size=_LIST_PAGE,
                 page_token=token, ascending=True)
-            rows.extend(page)
-            if len(page) < 1000:
-                return rows
+            for r in page:
+                # get_session's last_update_time without events; with some,
+                # the server's time of the last write (the rows carry no
+                # event time)
+                last = r.create_time if r.last_seq == 0 else r.update_time
+                s = Session(id=r.session_id, app_name=app_name,
+                            user_id=r.user_id, state=r.state, events=[],
+                            last_update_time=last.timestamp())
+                _set_marker(s, r.version)
+                sessions.append(s)
+            if len(page) < _LIST_PAGE:
+                return ListSessionsResponse(sessions=sessions)
             token = page[-1].next_page_token
 
     async def delete_session(self, *, app_name: str, user_id: str,
