@@ -4,7 +4,8 @@
     session_service = SessionStoreService("postgresql://localhost/mydb")
 
 A drop-in for ``DatabaseSessionService(db_url)``: every method is one SQL
-call, ordering, state routing and concurrency are the server's.
+call (list_sessions one per page of 1000 sessions, each listed with its
+merged state), ordering, state routing and concurrency are the server's.
 
 * Stale copies: a Session object remembers the ``version`` it was read or
   last written at, in ADK's own private attribute
