@@ -168,12 +168,9 @@ class SessionStoreService(BaseSessionService):
         while True:
             page = await self._store.list_sessions_with_state(
                 app_name=app_name, user_id=user_id, page_size=_LIST_PAGE,
-                page_token=token, ascending=True)
+                page_token=token, ascending=True, latest_message_time=True)
             for r in page:
-                # get_session's last_update_time without events; with some,
-                # the server's time of the last write (the rows carry no
-                # event time)
-                last = r.create_time if r.last_seq == 0 else r.update_time
+                last = r.latest_message_time or r.create_time  # as get_session
                 s = Session(id=r.session_id, app_name=app_name,
                             user_id=r.user_id, state=r.state, events=[],
                             last_update_time=last.timestamp())
