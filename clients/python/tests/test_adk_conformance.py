@@ -735,3 +735,25 @@ async def test_divergence_listing_order_is_the_servers_update_time(ours, adk_dat
         order[name] = [s.id for s in (await svc.list_sessions(app_name=app + name)).sessions]
     assert order["ours"] == ["a", "b"]
     assert order["adk"] == ["b", "a"]
+
+
+async def test_divergence_markerless_copy_is_checked_whatever_its_time(ours, adk_database, app):
+    """Without a marker, DatabaseSessionService compares the last event ids
+    only when the stored update time is later than the copy's
+    last_update_time, a client clock: a copy behind whose clock runs ahead
+    is accepted there.  We compare them always."""
+    for svc in (ours, adk_database):
+        s = await svc.create_session(app_name=app, user_id="u", session_id="s1")
+        behind = s.model_copy(deep=True)
+        await svc.append_event(s, ev(invocation_id="inv1", timestamp=s.last_update_time + 10))
+        behind._storage_update_marker = None
+        behind.last_update_time += 1000
+        late = ev(invocation_id="inv2", timestamp=s.last_update_time + 20)
+        if svc is ours:
+            with pytest.raises(StaleSessionError):
+                await svc.append_event(behind, late)
+        else:
+            await svc.append_event(behind, late)
+        got = await svc.get_session(app_name=app, user_id="u", session_id="s1")
+        assert [e.invocation_id for e in got.events] == (
+            ["inv1"] if svc is ours else ["inv1", "inv2"])
