@@ -282,10 +282,12 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	 * returns the same rows in the same order, plus the session's own state
 	 * and its user's state: the user's row is joined to each listed row by
 	 * its primary key (a nested loop over the page, at most one probe per
-	 * row), never read for the app as a whole.  USING keeps app_name and
-	 * user_id unqualified, so the twins share every condition and order
-	 * below; the join is on the distribution column (user_id), so a
-	 * distributed installation runs it on each shard.
+	 * row), never read for the app as a whole.  A LATERAL subquery, not
+	 * JOIN ... USING: USING compares with whatever "=" the search_path
+	 * finds, and the subquery exposes only user_state, so the unqualified
+	 * names of the conditions and orders below, which the twins share,
+	 * still name the sessions columns.  The join is on the distribution
+	 * column (user_id), so a distributed installation runs it on each shard.
 	 */
 #define LIST_FROM \
 	" FROM session_store.sessions WHERE app_name OPERATOR(pg_catalog.=) $1"
@@ -294,9 +296,12 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 	LIST_FROM
 #define LIST_STATE_COLUMNS \
 	"SELECT user_id, session_id, version, last_seq, create_time, update_time," \
-	"       sessions.state, u.state" \
+	"       state, u.user_state" \
 	" FROM session_store.sessions" \
-	" LEFT JOIN session_store.user_states u USING (app_name, user_id)" \
+	" LEFT JOIN LATERAL (SELECT us.state AS user_state" \
+	"   FROM session_store.user_states us" \
+	"   WHERE us.app_name OPERATOR(pg_catalog.=) sessions.app_name" \
+	"     AND us.user_id OPERATOR(pg_catalog.=) sessions.user_id) u ON true" \
 	" WHERE app_name OPERATOR(pg_catalog.=) $1"
 /* a listing query q and its twin sq: the same tail, arguments and flags */
 #define LIST_QUERY(q, sq, tail, nargs, ...) \

@@ -346,6 +346,31 @@ BEGIN
         FROM session_store.list_sessions(%L, 'u2', page_size => 2, page_token => %L, ascending => true)
         $q$, la, tok));
 
+    -- 1.2: the listing with each session's merged state
+    v := pg_temp.capture(p, '54 list_sessions_with_state by app, page 1', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object(
+               'rows', pg_catalog.jsonb_agg(pg_catalog.concat(user_id, '/', session_id)),
+               'states', pg_catalog.jsonb_agg(state),
+               'tokens', pg_catalog.jsonb_agg(next_page_token))
+        FROM session_store.list_sessions_with_state(%L, page_size => 2)
+        $q$, la));
+    tok := pg_catalog.jsonb_extract_path_text(v, 'tokens', '1');
+    PERFORM pg_temp.capture(p, '55 list_sessions_with_state by app, page 2', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object(
+               'rows', pg_catalog.jsonb_agg(pg_catalog.concat(user_id, '/', session_id)),
+               'tokens', pg_catalog.jsonb_agg(next_page_token))
+        FROM session_store.list_sessions_with_state(%L, page_size => 2, page_token => %L)
+        $q$, la, tok));
+    PERFORM pg_temp.capture(p, '56 list_sessions_with_state: each state is get_session''s', pg_catalog.format($q$
+        SELECT pg_catalog.jsonb_build_object(
+               'listed', pg_catalog.count(*) OPERATOR(pg_catalog.>) 0,
+               'as_get_session', pg_catalog.bool_and(l.state OPERATOR(pg_catalog.=) g.state),
+               'user_and_app_keys', pg_catalog.bool_or(l.state OPERATOR(pg_catalog.?) 'user:home'
+                                                       AND l.state OPERATOR(pg_catalog.?) 'app:model'))
+        FROM session_store.list_sessions_with_state(%L, 'alice') l
+        CROSS JOIN LATERAL session_store.get_session(%1$L, l.user_id, l.session_id) g
+        $q$, p));
+
     -- 1.2: idempotency keys of the other writes
     PERFORM pg_temp.capture(p, '60 create_session with a key, then its retry', pg_catalog.format($q$
         SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('version', s.version, 'state', s.state))
@@ -496,6 +521,10 @@ INSERT INTO expected VALUES
  ('51 list_sessions ascending by app, page 2', '{"rows": ["u1/s2", "u1/s1"]}'),
  ('52 list_sessions ascending by user, page 1', '{"rows": ["u2/s3", "u2/s2"]}'),
  ('53 list_sessions ascending by user, page 2', '{"rows": ["u2/s1"]}'),
+ ('54 list_sessions_with_state by app, page 1', '{"rows": ["u1/s1", "u1/s2"], "states": [{}, {}]}'),
+ ('55 list_sessions_with_state by app, page 2', '{"rows": ["u2/s1", "u2/s2"]}'),
+ ('56 list_sessions_with_state: each state is get_session''s',
+  '{"listed": true, "as_get_session": true, "user_and_app_keys": true}'),
  ('60 create_session with a key, then its retry',
   '[{"version": 0, "state": {"a": 1, "app:model": "m2", "app:region": "eu"}},
     {"version": 0, "state": {"a": 1, "app:model": "m2", "app:region": "eu"}}]'),
