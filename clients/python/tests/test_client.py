@@ -169,6 +169,32 @@ def test_list_sessions_with_state_fills_state(store, app):
         store.list_sessions_with_state(app_name=app, page_token=mine[0].next_page_token)
 
 
+def test_list_sessions_with_state_latest_message_time(store, app):
+    """latest_message_time=True: each row also carries its newest message's
+    time (None without messages), in the same rows, order and tokens."""
+    t = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+    for sid in ("a", "b", "c"):
+        store.create_session(app_name=app, user_id="u", session_id=sid)
+    store.append_messages(app_name=app, user_id="u", session_id="a",
+                          messages=[{"n": 1}, {"n": 2}], message_time=t)
+    store.append_messages(app_name=app, user_id="u", session_id="c",
+                          messages=[{"n": 1}], message_time=t - timedelta(days=1))
+    store.append_messages(app_name=app, user_id="u", session_id="c",
+                          messages=[{"n": 2}], message_time=t - timedelta(days=2))
+    plain = store.list_sessions_with_state(app_name=app, page_size=2)
+    latest = store.list_sessions_with_state(app_name=app, page_size=2,
+                                            latest_message_time=True)
+    assert [s.latest_message_time for s in plain] == [None, None]
+    assert [(s.session_id, s.latest_message_time) for s in latest] == \
+        [("c", t - timedelta(days=2)), ("a", t)]
+    assert [s.next_page_token for s in latest] == [s.next_page_token for s in plain]
+    rest = store.list_sessions_with_state(app_name=app, page_size=2, latest_message_time=True,
+                                          page_token=latest[-1].next_page_token)
+    assert [(s.session_id, s.latest_message_time) for s in rest] == [("b", None)]
+    got = store.get_session_with_messages(app_name=app, user_id="u", session_id="c")
+    assert got.latest_message_time == t - timedelta(days=2)
+
+
 def _err(fn, cls):
     with pytest.raises(cls) as e:
         fn()

@@ -72,13 +72,17 @@ def adapt(name: str, value: Any) -> Any:
 _cache: dict[tuple, str] = {}
 
 
+def _args(names: Iterable[str]) -> str:
+    return ", ".join(f"{n} => %({n})s::{ARG_TYPES[n]}" for n in names)
+
+
 def call_sql(function: str, cols: Optional[str], names: Iterable[str]) -> str:
     """SELECT cols FROM session_store.function(name => %(name)s::type, ...)."""
     names = tuple(names)
     key = (function, cols, names)
     sql = _cache.get(key)
     if sql is None:
-        args = ", ".join(f"{n} => %({n})s::{ARG_TYPES[n]}" for n in names)
+        args = _args(names)
         target = cols if cols is not None else "*"
         sql = f"SELECT {target} FROM session_store.{function}({args})"
         _cache[key] = sql
@@ -124,6 +128,27 @@ def session_sql(max_count: Optional[int], after_seq: Optional[int],
         f"FROM session_store.get_session({ident}) AS s "
         f"CROSS JOIN LATERAL ({lateral}) AS w")
     return sql, window
+
+
+def listing_latest_sql(names: Iterable[str]) -> str:
+    """list_sessions_with_state's page, in its order, each row followed by
+    the create_time of the session's newest message (NULL without one): one
+    index probe per listed row, so still O(page), and one statement, so the
+    page and the probes read one snapshot."""
+    names = tuple(names)
+    key = ("listing_latest", names)
+    sql = _cache.get(key)
+    if sql is None:
+        cols = ", ".join(f"l.{c.strip()}" for c in SUMMARY_STATE_COLS.split(","))
+        sql = (
+            f"SELECT {cols}, CASE WHEN l.last_seq > 0 THEN ("
+            f"SELECT m.create_time FROM session_store.get_messages("
+            f"app_name => %(app_name)s::text, user_id => l.user_id, "
+            f"session_id => l.session_id, max_count => 1) AS m) END "
+            f"FROM session_store.list_sessions_with_state({_args(names)}) "
+            f"WITH ORDINALITY AS l ORDER BY l.ordinality")
+        _cache[key] = sql
+    return sql
 
 
 def to_session(row) -> Session:

@@ -222,16 +222,23 @@ class _Api:
     def list_sessions_with_state(self, app_name: str, user_id: Optional[str] = None,
                                  page_size: Optional[int] = None,
                                  page_token: Optional[str] = None, *,
-                                 ascending: bool = False) -> list[SessionSummaryWithState]:
+                                 ascending: bool = False,
+                                 latest_message_time: bool = False
+                                 ) -> list[SessionSummaryWithState]:
         """list_sessions' page (the same rows, order and page tokens: a token
         of either continues the listing in the other), each row with the
         session's merged state as get_session returns it; one statement, so
-        the page and its states are one snapshot (1.2)."""
+        the page and its states are one snapshot (1.2).  With
+        ``latest_message_time``, each row also carries the time of the
+        session's newest message (get_session_with_messages'), read in the
+        same statement: one index probe per row."""
         sql, p = _sql.build("list_sessions_with_state", _sql.SUMMARY_STATE_COLS,
                             {"app_name": app_name},
                             {"user_id": user_id, "page_size": page_size,
                              "page_token": page_token,
                              "ascending": True if ascending else None})
+        if latest_message_time:
+            sql = _sql.listing_latest_sql(p.keys())
         return self._exec(_Call("list_sessions_with_state", sql, p, ALL,
                                 _sql.to_summary_with_state))
 

@@ -4,7 +4,8 @@
     session_service = SessionStoreService("postgresql://localhost/mydb")
 
 A drop-in for ``DatabaseSessionService(db_url)``: every method is one SQL
-call, ordering, state routing and concurrency are the server's.
+call (list_sessions one per page of 1000 sessions, each listed with its
+merged state), ordering, state routing and concurrency are the server's.
 
 * Stale copies: a Session object remembers the ``version`` it was read or
   last written at, in ADK's own private attribute
@@ -13,6 +14,11 @@ call, ordering, state routing and concurrency are the server's.
   with the object, survives ``model_copy`` and compares equal between two
   reads of the same revision.  ``append_event`` sends it as
   ``expected_version``; a conflict becomes ADK's ``StaleSessionError``.
+  A Session without one (built by hand, or read by another service) is
+  checked as ADK checks it: it is current when its last event is the
+  stored last event; that costs one read before the append.
+* ``last_update_time`` is ADK's: the last event's timestamp, the session's
+  create time while it has no events (create, get, append and list agree).
 * Retries: the event id is the idempotency key, with ``verify_replay``: the
   same event appended twice is stored once; another event reusing an id
   fails with ``IdempotencyConflict``.  A dropped connection is retried by
@@ -51,6 +57,9 @@ except ImportError:  # pragma: no cover - older ADK
 STALE_SESSION_MESSAGE = (
     "The session has been modified in storage since it was loaded. "
     "Please reload the session before appending more events.")
+
+
+_LIST_PAGE = 1000
 
 
 def _to_time(ts: float) -> datetime:
@@ -119,7 +128,7 @@ class SessionStoreService(BaseSessionService):
                 f"Session with id {session_id} already exists.") from e
         session = Session(id=row.session_id, app_name=row.app_name,
                           user_id=row.user_id, state=row.state, events=[],
-                          last_update_time=row.update_time.timestamp())
+                          last_update_time=row.create_time.timestamp())
         _set_marker(session, row.version)
         return session
 
@@ -130,7 +139,7 @@ class SessionStoreService(BaseSessionService):
         max_count = after_time = None
         if config is not None:
             max_count = config.num_recent_events
-            if config.after_timestamp is not None:
+            if config.after_timestamp:  # 0: no bound, as ADK
                 after_time = _to_time(config.after_timestamp)
         got = await self._store.get_session_with_messages(
             app_name=app_name, user_id=user_id, session_id=session_id,
@@ -139,7 +148,9 @@ class SessionStoreService(BaseSessionService):
             return None
         row = got.session
         events = [Event.model_validate_json(m.message) for m in got.messages]
-        last = got.latest_message_time or row.update_time
+        # ADK's definition: the last event's timestamp (whatever the
+        # window), the create time while the session has none.
+        last = got.latest_message_time or row.create_time
         session = Session(id=row.session_id, app_name=row.app_name,
                           user_id=row.user_id, state=row.state, events=events,
                           last_update_time=last.timestamp())
@@ -149,26 +160,24 @@ class SessionStoreService(BaseSessionService):
     async def list_sessions(self, *, app_name: str,
                             user_id: Optional[str] = None
                             ) -> ListSessionsResponse:
-        rows = await self._all_sessions(app_name, user_id)
-        sessions = []
-        for r in rows:
-            s = Session(id=r.session_id, app_name=app_name, user_id=r.user_id,
-                        state={}, events=[],
-                        last_update_time=r.update_time.timestamp())
-            _set_marker(s, r.version)
-            sessions.append(s)
-        return ListSessionsResponse(sessions=sessions)
-
-    async def _all_sessions(self, app_name, user_id):
-        """Every page of list_sessions, oldest first, as ADK lists."""
-        rows, token = [], None
+        """Every session of the app (or of one user), oldest first as ADK's
+        BaseSessionService documents, by the server's update time; each
+        with its state merged as get_session merges it, no events.  One SQL
+        call per page of _LIST_PAGE sessions."""
+        sessions, token = [], None
         while True:
-            page = await self._store.list_sessions(
-                app_name=app_name, user_id=user_id, page_size=1000,
-                page_token=token, ascending=True)
-            rows.extend(page)
-            if len(page) < 1000:
-                return rows
+            page = await self._store.list_sessions_with_state(
+                app_name=app_name, user_id=user_id, page_size=_LIST_PAGE,
+                page_token=token, ascending=True, latest_message_time=True)
+            for r in page:
+                last = r.latest_message_time or r.create_time  # as get_session
+                s = Session(id=r.session_id, app_name=app_name,
+                            user_id=r.user_id, state=r.state, events=[],
+                            last_update_time=last.timestamp())
+                _set_marker(s, r.version)
+                sessions.append(s)
+            if len(page) < _LIST_PAGE:
+                return ListSessionsResponse(sessions=sessions)
             token = page[-1].next_page_token
 
     async def delete_session(self, *, app_name: str, user_id: str,
@@ -181,6 +190,29 @@ class SessionStoreService(BaseSessionService):
         return dict(await self._store.get_user_state(app_name=app_name,
                                                      user_id=user_id))
 
+    async def _markerless_version(self, session: Session,
+                                  event: Event) -> Optional[int]:
+        """The version to expect for a copy this service did not read (no
+        marker, or another service's): as ADK's fallback, the copy is
+        current when its last event is the stored last event (or both have
+        none).  One read; the append then expects the version read, so a
+        write in between is still caught.  None (no check) when the stored
+        last event is this very event: a retry, which the event id's
+        idempotency key answers."""
+        got = await self._store.get_session_with_messages(
+            app_name=session.app_name, user_id=session.user_id,
+            session_id=session.id, max_count=1, raw_json=True)
+        if got is None:
+            raise SessionNotFoundError(f"Session {session.id} not found.")
+        stored = (Event.model_validate_json(got.messages[-1].message).id
+                  if got.messages else None)
+        if event.id and stored == event.id:
+            return None
+        mine = session.events[-1].id if session.events else None
+        if stored != mine:
+            raise StaleSessionError(STALE_SESSION_MESSAGE)
+        return got.session.version
+
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
@@ -191,6 +223,8 @@ class SessionStoreService(BaseSessionService):
         delta = event.actions.state_delta if event.actions else None
         message_time = _to_time(event.timestamp)
         expected = _marker(session)
+        if expected is None:
+            expected = await self._markerless_version(session, event)
         try:
             result = await self._store.append_messages(
                 app_name=session.app_name, user_id=session.user_id,
