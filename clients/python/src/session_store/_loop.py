@@ -101,8 +101,9 @@ def _hand_back(caller: asyncio.AbstractEventLoop, done: asyncio.Future,
                task: asyncio.Task) -> None:
     try:
         caller.call_soon_threadsafe(_settle, done, task)
-    except RuntimeError:
-        pass  # the caller's loop is closed: nobody is waiting
+    except RuntimeError:  # the caller's loop is closed: nobody is waiting
+        if not task.cancelled():
+            task.exception()  # retrieved, so not reported as lost
 
 
 def _settle(done: asyncio.Future, task: asyncio.Task) -> None:
