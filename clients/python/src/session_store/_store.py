@@ -7,7 +7,8 @@ gives the connection back before it returns.  What it runs on:
 * a DSN or URL (``postgresql://...``): a pool of its own (psycopg_pool, when
   installed; otherwise one short-lived connection per call), in autocommit
   mode, with no prepared statements, so it works behind PgBouncer in
-  transaction mode;
+  transaction mode (AsyncSessionStore runs that pool on the client's own
+  event loop thread, _loop.py, so any caller loop may use it);
 * a psycopg_pool pool: a connection is taken for the call and given back;
   an idle non-autocommit connection is switched to autocommit for the call
   (a client-side setting, no round trip) so no COMMIT follows;
