@@ -7,7 +7,8 @@ gives the connection back before it returns.  What it runs on:
 * a DSN or URL (``postgresql://...``): a pool of its own (psycopg_pool, when
   installed; otherwise one short-lived connection per call), in autocommit
   mode, with no prepared statements, so it works behind PgBouncer in
-  transaction mode;
+  transaction mode (AsyncSessionStore runs that pool on the client's own
+  event loop thread, _loop.py, so any caller loop may use it);
 * a psycopg_pool pool: a connection is taken for the call and given back;
   an idle non-autocommit connection is switched to autocommit for the call
   (a client-side setting, no round trip) so no COMMIT follows;
@@ -37,7 +38,7 @@ from typing import Any, AsyncIterator, Iterator, Optional, Union
 import psycopg
 from psycopg import pq
 
-from . import _install, _sql
+from . import _install, _loop, _sql
 from ._retry import Attempts, RetryPolicy, policy_of
 from ._types import (AppendResult, Message, ReplaceResult, Session,
                      SessionSummary, SessionSummaryWithState,
@@ -490,9 +491,15 @@ class SessionStore(_Api):
 
 
 class AsyncSessionStore(_Api):
-    """The asyncio client.  A DSN gets an AsyncConnectionPool, opened on the
-    first call (in the running event loop).  ``retry`` and ``install`` as
-    for SessionStore."""
+    """The asyncio client.  ``retry`` and ``install`` as for SessionStore.
+
+    A DSN gets an AsyncConnectionPool of its own, opened by the first call
+    on the loop of _loop.py (one daemon thread of the process) and used only
+    there: every call is handed to that loop and its result handed back, so
+    the store works from any event loop of any thread (each thread's
+    ``asyncio.run`` in turn) and closes from any of them (``close``) or
+    from none (``close_sync``).  A pool or connection passed in is the
+    caller's: calls run on it in the caller's loop, as it requires."""
 
     def __init__(self, source: Any, *, min_size: int = 1, max_size: int = 10,
                  retry: Union[RetryPolicy, bool] = True, install: bool = False,
@@ -507,6 +514,7 @@ class AsyncSessionStore(_Api):
         self._open_lock: Optional[asyncio.Lock] = None
         self._lock_guard = threading.Lock()
         self._connect_kwargs = {**_CONN_KWARGS, **connect_kwargs}
+        self._home = isinstance(source, str)  # runs on _loop's loop
         if isinstance(source, str):
             self._dsn = normalize_dsn(source)
             if psycopg_pool is not None and _pooled:
@@ -526,10 +534,16 @@ class AsyncSessionStore(_Api):
         self._retry = policy if self._conn is None else None
 
     async def close(self) -> None:
-        """Close the pool the store made for itself (nothing else)."""
-        if self._own_pool is not None and self._opened:
-            await self._own_pool.close()
-            self._opened = False
+        """Close the pool the store made for itself (nothing else), from
+        any event loop."""
+        if self._own_pool is not None:
+            await _loop.run(self._close_here())
+
+    def close_sync(self) -> None:
+        """close, from a thread with no event loop running (or one whose
+        loop may block until the pool is closed)."""
+        if self._own_pool is not None:
+            _loop.run_blocking(self._close_here())
 
     async def __aenter__(self):
         return self
@@ -537,13 +551,22 @@ class AsyncSessionStore(_Api):
     async def __aexit__(self, *exc):
         await self.close()
 
-    async def _ensure_open(self) -> None:
-        if self._opened:
-            return
+    def _opening(self) -> asyncio.Lock:
         with self._lock_guard:
             if self._open_lock is None:
                 self._open_lock = asyncio.Lock()
-        async with self._open_lock:
+        return self._open_lock
+
+    async def _close_here(self) -> None:
+        async with self._opening():  # not while the first call opens it
+            if self._opened:
+                await self._own_pool.close()
+                self._opened = False
+
+    async def _ensure_open(self) -> None:
+        if self._opened:
+            return
+        async with self._opening():
             if not self._opened:
                 await self._own_pool.open()
                 self._opened = True
@@ -555,6 +578,11 @@ class AsyncSessionStore(_Api):
 
     async def install(self) -> tuple[str, str]:
         """SessionStore.install, awaited."""
+        if self._home:
+            return await _loop.run(self._install_here())
+        return await self._install_here()
+
+    async def _install_here(self) -> tuple[str, str]:
         async with self._installing():
             return await self._install_now()
 
@@ -575,6 +603,11 @@ class AsyncSessionStore(_Api):
         return result
 
     async def _exec(self, call: _Call):
+        if self._home:
+            return await _loop.run(self._exec_here(call))
+        return await self._exec_here(call)
+
+    async def _exec_here(self, call: _Call):
         if self._install_pending:  # install=True: once, before the first call
             async with self._installing():
                 if self._install_pending:

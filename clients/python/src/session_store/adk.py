@@ -88,7 +88,9 @@ class SessionStoreService(BaseSessionService):
     driver part is dropped), an AsyncSessionStore or SessionStore, a
     psycopg_pool pool or a psycopg connection.  ``install=True``: the first
     call installs the portable edition when the database holds no edition
-    yet (never over the C extension).
+    yet (never over the C extension).  From a URL the service works from
+    any event loop of any thread and closes from any of them, or from none
+    (``close_sync``): see AsyncSessionStore.
     """
 
     def __init__(self, db_url: Any = None, *, install: bool = False, **kwargs: Any):
@@ -106,8 +108,15 @@ class SessionStoreService(BaseSessionService):
         return self._store
 
     async def close(self) -> None:
+        """Close the pool the service made for itself (from a URL), from any
+        event loop; a pool or store passed in is the caller's to close."""
         if self._owned:
             await self._store.close()
+
+    def close_sync(self) -> None:
+        """close, from a thread with no event loop running."""
+        if self._owned:
+            self._store.close_sync()
 
     async def __aenter__(self) -> "SessionStoreService":
         return self

@@ -10,6 +10,13 @@ across threads and processes are the server's: no client-side lock, no
 per-thread connection.  Many sessions can share one pool or store: pass it
 instead of a URL.
 
+A session made from a URL (``from_url``) works from any event loop of any
+thread, e.g. one object used by each thread's ``asyncio.run`` in turn, and
+closes from any of them (``close``) or from none (``close_sync``): its pool
+lives on the client's own loop thread and each call is handed to it
+(AsyncSessionStore).  A pool or store passed in is used in the caller's
+loop, as the caller made it.
+
 A dropped connection is retried by the store (RetryPolicy): ``add_items``
 sends a key made for the call, ``pop_item`` and ``clear_session`` one each,
 so a retry after a lost reply returns the first attempt's result and
@@ -73,9 +80,15 @@ class SessionStoreSession(SessionABC):
         return self._store
 
     async def close(self) -> None:
-        """Close the pool this session made for itself (from a URL)."""
+        """Close the pool this session made for itself (from a URL), from
+        any event loop; a pool or store passed in is the caller's to close."""
         if self._owned:
             await self._store.close()
+
+    def close_sync(self) -> None:
+        """close, from a thread with no event loop running."""
+        if self._owned:
+            self._store.close_sync()
 
     def _ident(self) -> dict[str, str]:
         return {"app_name": self.app_name, "user_id": self.user_id,
