@@ -4,8 +4,10 @@
  * Items are the session's messages, in seq order.  Every method is one SQL
  * call (applyHistoryMutations: a read, then one write); only the first
  * write to a session id the store has never seen costs one more
- * (create_session, then the write again).  clearSession deletes the
- * session, so its operation ids go with its items, as in MemorySession.  History transactions
+ * (create_session, then the write again).  clearSession removes the items
+ * and keeps the session row, and with it the operation ids it has seen
+ * (where MemorySession forgets them): one keyed clear_session, safe to
+ * retry after a lost reply.  History transactions
  * (SessionHistoryTransactionAwareSession) are applied by the server under the
  * session lock: `append_items` is append_messages with the operation id as a
  * verified idempotency key, `replace_suffix` is replace_messages, which
@@ -34,7 +36,9 @@ import {
 } from '@openai/agents';
 
 import { SessionStore, type SessionStoreOptions, type StoreSource } from './client.js';
-import { IdempotencyConflict, SessionExists, SessionNotFound, SuffixMismatch, VersionConflict } from './errors.js';
+import {
+  IdempotencyConflict, SessionExists, SessionNotFound, SessionStoreError, SuffixMismatch, VersionConflict,
+} from './errors.js';
 
 export type SessionStoreSessionOptions = (StoreSource | { store: SessionStore }) & {
   appName: string;
@@ -122,12 +126,25 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
   }
 
   /**
-   * Removes every item and forgets the operation ids the session has seen,
-   * as the SDK's MemorySession does: one delete_session.  The next write
-   * makes the session again (it is absent from list_sessions until then).
+   * Removes every item: one clear_session with an idempotency key made for
+   * the call, sent with every attempt, so a retry after a lost reply
+   * returns the first attempt's count and removes nothing written since
+   * (an addItems that came in between keeps its items).
+   *
+   * The session row stays, and so do the operation ids it has seen: an
+   * operation id used again after a clear replays its first result (or
+   * fails with IdempotencyConflict's UserError for other content) instead
+   * of applying again.  The SDK's MemorySession forgets them on clear;
+   * here keys live as long as the session row, and forgetting them would
+   * make the clear itself unsafe to retry.
    */
   async clearSession(): Promise<void> {
-    await this.store.deleteSession(this.appName, this.userId, this.sessionId);
+    const idempotencyKey = this.store.newKey();
+    try {
+      await this.store.clearSession(this.appName, this.userId, this.sessionId, { idempotencyKey });
+    } catch (err) {
+      if (!(err instanceof SessionNotFound)) throw err;   // never written: nothing to clear
+    }
   }
 
   /**
@@ -139,9 +156,19 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
    * When another writer changed the session in between, the call reads and
    * computes again, up to `mutationAttempts` times, then fails with the
    * VersionConflict, having changed nothing.
+   *
+   * The expected suffix is sent back as JavaScript parsed it.  A stored
+   * value a JS number cannot hold exactly (an integer above 2^53 written by
+   * another client, say) no longer equals itself on the server, which
+   * answers SuffixMismatch although the version shows nothing changed.
+   * The call then reads once more; a second SuffixMismatch at the same
+   * version fails with a SessionStoreError saying so (not a
+   * VersionConflict: reading again cannot help), its `cause` the
+   * SuffixMismatch, having changed nothing.
    */
   async applyHistoryMutations(args: SessionHistoryRewriteArgs): Promise<void> {
     if (args.mutations.length === 0) return;
+    let mismatchedAt: number | undefined;   // the version of the last SuffixMismatch
     for (let attempt = 1; ; attempt++) {
       const loaded = await this.store.loadSession<AgentInputItem>(this.appName, this.userId, this.sessionId);
       if (!loaded) return;   // a session never written has nothing to rewrite
@@ -157,9 +184,26 @@ export class SessionStoreSession implements SessionHistoryTransactionAwareSessio
                                          { expectedVersion: loaded.session.version });
         return;
       } catch (err) {
+        if (err instanceof SuffixMismatch) {
+          // expected_version held, so the items are those read: what differs is JS's copy of them
+          const version = loaded.session.version;
+          if (mismatchedAt === version) throw this.unrepresentable(version, err);
+          const first = mismatchedAt === undefined;
+          mismatchedAt = version;
+          if (first || attempt < this.mutationAttempts) continue;   // the one re-read is always made
+          throw err;
+        }
         if (!(err instanceof VersionConflict) || attempt >= this.mutationAttempts) throw err;
       }
     }
+  }
+
+  private unrepresentable(version: number, cause: SuffixMismatch): SessionStoreError {
+    return new SessionStoreError(
+      `session "${this.sessionId}" holds items with values JavaScript cannot represent exactly ` +
+      '(e.g. an integer above 2^53): their parsed copy no longer equals what is stored, so ' +
+      `applyHistoryMutations cannot rewrite them; nothing was changed (version ${version})`,
+      { cause });
   }
 
   /**

@@ -72,7 +72,9 @@ export class ScriptedPool {
  * attempts from 0) what to do: 'ok' (run it), 'before' (fail with
  * "Connection terminated unexpectedly" before sending it) or 'lose' (run it
  * to its end, committed, then fail the same way: the reply was lost).  The
- * client is released with the error, so the real pool drops it.
+ * plan may answer with a promise of that (another writer's call, awaited
+ * before the attempt is sent).  The client is released with the error, so
+ * the real pool drops it.
  */
 /** A plan for LossyPool: the first attempt of each distinct statement matching `re` loses its reply. */
 export function loseFirstOf(re) {
@@ -112,7 +114,7 @@ export class LossyPool {
       removeListener: (...a) => client.removeListener(...a),
       release: (err) => client.release(err),
       async query(cfg) {
-        const what = lossy.plan(lossy.attempts.length, cfg.text, cfg.values);
+        const what = await lossy.plan(lossy.attempts.length, cfg.text, cfg.values);
         lossy.attempts.push({ what, values: cfg.values, text: cfg.text });
         if (what === 'before') throw new Error('Connection terminated unexpectedly');
         const res = await client.query(cfg);

@@ -4,7 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { MemorySession, UserError, isSessionHistoryTransactionAwareSession } from '@openai/agents';
 import pg from 'pg';
 
-import { IdempotencyConflict, SessionStore, SessionStoreSession, SuffixMismatch } from '../dist/index.js';
+import {
+  IdempotencyConflict, SessionStore, SessionStoreError, SessionStoreSession, SuffixMismatch, VersionConflict,
+} from '../dist/index.js';
 import { dropDatabases, freshDatabase } from './databases.mjs';
 
 let pool;
@@ -120,6 +122,33 @@ describe('SessionStoreSession', () => {
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     assert.ok(results.filter((r) => r.status === 'rejected').every((r) => r.reason instanceof UserError));
     assert.equal((await s.getItems()).length, 2);
+  });
+
+  test('applyHistoryMutations on an item JavaScript cannot hold exactly: read again once, then a clear error, nothing changed', async () => {
+    // Another client stored an integer above 2^53: JS reads 12345678901234567000,
+    // which the server's jsonb equality tells from the stored value.
+    const id = 'unrepresentable';
+    await new SessionStore(pool).createSession(APP, 'u', { sessionId: id });
+    await pool.query(`SELECT session_store.append_messages($1, $2, $3, '[
+        {"type": "function_call", "callId": "c1", "name": "broken", "arguments": "{}", "status": "completed"},
+        {"type": "message", "role": "user", "content": "x", "providerData": {"id": 12345678901234567890}}]'::jsonb)`,
+                      [APP, 'u', id]);
+    const sent = [];
+    const store = new SessionStore({ query: (c) => { sent.push(c.text ?? c); return pool.query(c); } });
+    const s = new SessionStoreSession(id, { store, appName: APP, userId: 'u' });
+    const replacement = { type: 'function_call', callId: 'c1', name: 'fixed', arguments: '{}', status: 'completed' };
+    const err = await s.applyHistoryMutations({ mutations: [{ type: 'replace_function_call', callId: 'c1', replacement }] })
+      .then(() => assert.fail('expected a rejection'), (e) => e);
+    assert.ok(err instanceof SessionStoreError, String(err));
+    assert.ok(!(err instanceof VersionConflict), 'not a conflict: reading again cannot help');
+    assert.match(err.message, /values JavaScript cannot represent exactly/);
+    assert.ok(err.cause instanceof SuffixMismatch);
+    assert.deepEqual(sent.map((t) => (t.includes('replace_messages') ? 'write' : 'read')),
+                     ['read', 'write', 'read', 'write'], 'one read again, no more');
+    const stored = await pool.query(
+      'SELECT message::text AS m FROM session_store.get_messages($1, $2, $3) ORDER BY seq', [APP, 'u', id]);
+    assert.match(stored.rows[0].m, /"broken"/, 'nothing changed');
+    assert.match(stored.rows[1].m, /12345678901234567890/);
   });
 
   test('invalid transaction arguments: the SDK error, nothing sent', async () => {

@@ -181,19 +181,6 @@ describe('MemorySession contract points', () => {
     assert.deepEqual(await session.getItems(), []);
   });
 
-  test('resets transaction identities when the session is cleared', async () => {
-    const { session } = fresh('tx-reset');
-    const tx = append('operation-after-reset', [user('committed')]);
-    await session.applyHistoryTransaction(tx);
-    await session.clearSession();
-    await session.applyHistoryTransaction(tx);
-    assert.deepEqual(await session.getItems(), [user('committed')]);
-    // and a reused id with other content is no conflict after a clear, as in MemorySession
-    await session.clearSession();
-    await session.applyHistoryTransaction(append('operation-after-reset', [user('other')]));
-    assert.deepEqual(await session.getItems(), [user('other')]);
-  });
-
   test('rejects invalid transaction input before mutation', async () => {
     const { session, queries } = await withItems('tx-invalid', [user('start')]);
     const cases = [
@@ -484,15 +471,47 @@ describe('Documented divergences', () => {
     assert.match(err.message, /already applied with a different transaction/);
   });
 
-  test('clearSession deletes the session row: absent from list_sessions until the next write', async () => {
-    const { id, session } = await withItems('clear-row', [user('a')]);
+  test('divergence: an operation id used again after clearSession replays its first result (MemorySession applies it again)', async () => {
+    // SDK point: "resets transaction identities when the session is cleared".
+    // Here the keys live as long as the session row, which clearSession keeps.
+    const tx = append('operation-after-reset', [user('committed')]);
+    const { session } = fresh('tx-reset');
+    await session.applyHistoryTransaction(tx);
+    await session.clearSession();
+    await session.applyHistoryTransaction(tx);
+    assert.deepEqual(await session.getItems(), [], 'replayed: not applied again');
+    const mem = new MemorySession();
+    await mem.applyHistoryTransaction(tx);
+    await mem.clearSession();
+    await mem.applyHistoryTransaction(tx);
+    assert.deepEqual(await mem.getItems(), [user('committed')], 'MemorySession applies it again');
+  });
+
+  test('divergence: an operation id used again after clearSession with other content is refused (MemorySession accepts it)', async () => {
+    const { session } = fresh('tx-reset-other');
+    await session.applyHistoryTransaction(append('operation-after-reset', [user('committed')]));
+    await session.clearSession();
+    const err = await rejection(session.applyHistoryTransaction(append('operation-after-reset', [user('other')])));
+    assert.ok(err instanceof UserError);
+    assert.equal(err.message, 'Session history operation was already applied with a different transaction.');
+    assert.deepEqual(await session.getItems(), []);
+    const mem = new MemorySession();
+    await mem.applyHistoryTransaction(append('operation-after-reset', [user('committed')]));
+    await mem.clearSession();
+    await mem.applyHistoryTransaction(append('operation-after-reset', [user('other')]));
+    assert.deepEqual(await mem.getItems(), [user('other')]);
+  });
+
+  test('clearSession keeps the session row: still listed, one clear_session', async () => {
+    const { id, session, queries } = await withItems('clear-row', [user('a'), user('b')]);
     const store = new SessionStore(pool);
     const listed = async () => (await store.listSessions(APP, { userId: 'u', pageSize: 1000 })).some((s) => s.sessionId === id);
-    assert.ok(await listed());
     await session.clearSession();
-    assert.equal(await listed(), false);
-    await session.addItems([user('b')]);
+    assert.equal(queries.n, 1);
     assert.ok(await listed());
-    assert.deepEqual(await session.getItems(), [user('b')]);
+    assert.deepEqual(await session.getItems(), []);
+    await session.addItems([user('c')]);
+    assert.deepEqual((await store.getMessages(APP, 'u', id)).map((m) => m.seq), [3], 'numbering continues');
+    await fresh('clear-never-written').session.clearSession();   // a session never written: nothing to clear
   });
 });

@@ -375,7 +375,7 @@ describe('adapters, replies lost after the write', () => {
   });
 
   test('OpenAI popItem and clearSession', async () => {
-    const lossy = new LossyPool(pool, loseFirstOf(/pop_message|delete_session/));
+    const lossy = new LossyPool(pool, loseFirstOf(/pop_message|clear_session/));
     const session = new SessionStoreSession('oai-pop-lost', { store: new SessionStore(lossy, { retry: FAST }),
                                                               appName: APP, userId: 'oai' });
     await session.addItems(['a', 'b', 'c'].map((t) => ({ role: 'user', content: t })));
@@ -385,6 +385,30 @@ describe('adapters, replies lost after the write', () => {
     await session.clearSession();
     assert.deepEqual(await session.getItems(), []);
     assert.equal(lossy.attempts.filter((x) => x.what === 'lose').length, 3);
+    const clears = lossy.attempts.filter((a) => a.text.includes('clear_session'));
+    assert.equal(clears.length, 2, 'one clear_session, lost once, then replayed');
+    assert.deepEqual(clears[0].values, clears[1].values, 'the same key on the retry');
+  });
+
+  test('OpenAI clearSession: its retry after a lost reply removes no item added in between', async () => {
+    // The first clear commits and its reply is lost; before the retry is
+    // sent another writer adds an item.  The retry replays the first clear
+    // (its key), so the item stays.  (A delete_session sent again, or a
+    // clear without a key, would remove it: a lost append.)
+    const other = new SessionStoreSession('oai-clear-race', { pool, appName: APP, userId: 'oai' });
+    let phase = 0;
+    const lossy = new LossyPool(pool, async (_i, text) => {
+      if (!/clear_session|delete_session/.test(text)) return 'ok';
+      if (phase++ === 0) return 'lose';
+      await other.addItems([{ role: 'user', content: 'added between' }]);
+      return 'ok';
+    });
+    const session = new SessionStoreSession('oai-clear-race', { store: new SessionStore(lossy, { retry: FAST }),
+                                                                appName: APP, userId: 'oai' });
+    await session.addItems(['a', 'b'].map((t) => ({ role: 'user', content: t })));
+    await session.clearSession();
+    assert.equal(phase, 2, 'the clear was lost once and retried');
+    assert.deepEqual((await session.getItems()).map((i) => i.content), ['added between']);
   });
 });
 
