@@ -12,7 +12,8 @@
 #  2. a clean folder installs the tarball with the peer frameworks,
 #     TypeScript and @types/node at the versions package-lock.json pins;
 #  3. every entry point of "exports" imports as ESM there;
-#  4. a consumer .ts that uses the public types of every entry point
+#  4. a consumer .ts that uses the public types of every entry point (a
+#     LoadedSession built without latestMessageTime among them)
 #     compiles with the pinned tsc (--noEmit, strict), under moduleResolution
 #     node16 and bundler; @ts-expect-error lines prove the types are not
 #     `any`; and with skipLibCheck off, the package's own declarations have
@@ -95,7 +96,7 @@ EOF
 # 4. the types, as a TypeScript consumer sees them
 cat >"$app/consumer.ts" <<'EOF'
 import { SessionStore, SessionNotFound, type SessionRow, type AppendResult } from 'session-store';
-import { SessionStore as ClientStore, type StoredMessage, type StoreSource } from 'session-store/client';
+import { SessionStore as ClientStore, type LoadedSession, type StoredMessage, type StoreSource } from 'session-store/client';
 import { SessionStoreService, type SessionStoreServiceOptions } from 'session-store/adk';
 import { SessionStoreSession } from 'session-store/openai';
 import { isPGlite, type PGliteLike } from 'session-store/pglite';
@@ -111,6 +112,8 @@ export async function use(url: string, lite: PGliteLike): Promise<number> {
                                                             [{ role: 'user', content: 'hi' }]);
   const read: StoredMessage<{ role: string }>[] = await store.getMessages('app', 'u1', row.sessionId);
   const edition: Edition | null = await store.edition();
+  // a LoadedSession built by the caller (a mock, a wrapper) needs no latestMessageTime
+  const built: LoadedSession = { session: row, messages: [] };
   const options: SessionStoreServiceOptions = {};
   const service: BaseSessionService = new SessionStoreService(store, options);
   const session: AgentsSession = new SessionStoreSession('s1', { store, appName: 'app', userId: 'u1' });
@@ -121,7 +124,7 @@ export async function use(url: string, lite: PGliteLike): Promise<number> {
   // @ts-expect-error: a stored message's seq is a number
   const seq: string = read[0]!.seq;
   const err: Error = new SessionNotFound('gone');
-  void [service, session, installed, again, seq, err, edition, isPGlite(lite)];
+  void [service, session, installed, again, seq, err, edition, built, isPGlite(lite)];
   return appended.version + read.length;
 }
 EOF

@@ -214,9 +214,12 @@ export interface LoadedSession<M = JsonObject> {
   /**
    * The create_time of the session's newest message at the version read,
    * whatever the window (null when it has none): with `messageTime`, the
-   * time the last append gave its messages.
+   * time the last append gave its messages.  loadSession always sets it;
+   * it is optional so that values built elsewhere (mocks, wrappers) need
+   * not, and a reader treats it absent as unknown (the ADK adapter then
+   * takes the session's create time).
    */
-  latestMessageTime: Date | null;
+  latestMessageTime?: Date | null;
 }
 
 const INT8_OID = 20;

@@ -298,6 +298,24 @@ describe('SessionStoreService', () => {
     assert.deepEqual(again2.sessions.map((s) => s.id), ['m6', 'm5', 'm4']);
   });
 
+  test('getSession on a store whose loadSession gives no latestMessageTime: lastUpdateTime is the create time', async () => {
+    // LoadedSession.latestMessageTime is optional: a store wrapped or mocked by the caller may leave it out
+    class Wrapped extends SessionStore {
+      async loadSession(...a) {
+        const { latestMessageTime, ...rest } = await super.loadSession(...a);
+        void latestMessageTime;
+        return rest;
+      }
+    }
+    const wrapped = new SessionStoreService(new Wrapped(pool));
+    const s = await wrapped.createSession({ appName: APP, userId: 'u-no-latest' });
+    await wrapped.appendEvent({ session: s, event: userEvent('x', { timestamp: s.lastUpdateTime + 5000 }) });
+    const g = await wrapped.getSession({ appName: APP, userId: 'u-no-latest', sessionId: s.id });
+    assert.equal(g.events.length, 1);
+    const row = await new SessionStore(pool).getSession(APP, 'u-no-latest', s.id);
+    assert.equal(g.lastUpdateTime, row.createTime.getTime());
+  });
+
   test('deleteSession', async () => {
     const s = await svc.createSession({ appName: APP, userId: 'd' });
     await svc.appendEvent({ session: s, event: userEvent('x') });
