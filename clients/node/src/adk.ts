@@ -15,7 +15,9 @@
  * it has none; the same from createSession, getSession (whatever the
  * window), appendEvent and listSessions.  Listing order is the server's
  * (update_time, the server's clock), not lastUpdateTime: event timestamps
- * come from the clocks of the machines that made them.
+ * come from the clocks of the machines that made them.  getSession's
+ * afterTimestamp is inclusive (ADK-Python's and the in-memory services'
+ * reading), where @google/adk's DatabaseSessionService is exclusive.
  */
 import {
   BaseSessionService,
@@ -125,6 +127,9 @@ export class SessionStoreService extends BaseSessionService {
       const loaded = await this.store.loadSession<Event>(req.appName, req.userId, req.sessionId, {
         // 0 and undefined both mean "all", as in ADK's own services.
         maxCount: cfg?.numRecentEvents ? cfg.numRecentEvents : null,
+        // Inclusive: events whose timestamp is >= afterTimestamp (after_time), as in
+        // ADK-Python and ADK's in-memory services; @google/adk's DatabaseSessionService
+        // is exclusive (timestamp > the bound), a listed divergence.
         afterTime: cfg?.afterTimestamp ? new Date(cfg.afterTimestamp) : undefined,
       });
       if (!loaded) return undefined;
