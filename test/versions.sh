@@ -16,8 +16,12 @@
 # trixie root made by debootstrap in the same cache directory (reused while
 # it has pg_config), with those packages installed there by apt; the
 # sources are copied in, built with PGXS, and tested on a throwaway cluster
-# that the chroot's postgres user runs.  /proc and /dev are mounted into it
-# for the run and unmounted on exit.
+# that the chroot's postgres user runs.  /proc, /dev, a tmpfs on /dev/shm
+# (POSIX shared memory) and a devpts on /dev/pts are mounted into it for the
+# run and unmounted on exit.  The root is built beside the cache's one
+# ($CACHE/trixie.new) and renamed only once its packages are installed; a
+# failed build is removed.  One run at a time uses the cache: the next
+# waits for $CACHE/.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/env.sh
@@ -39,6 +43,8 @@ versions=("$@")
 
 CACHE=${SS_VERSIONS_CACHE:-/var/tmp/session_store_versions}
 mkdir -p "$CACHE"
+exec 8>"$CACHE/.lock"	# closed in the servers started below (8>&-)
+flock -n 8 || { echo "waiting for the run that holds $CACHE/.lock"; flock 8; }
 src=$(pwd)
 failed=()
 running=()
@@ -52,12 +58,18 @@ stop_servers() {
 		IFS='|' read -r r p d <<<"$c"
 		chroot "$r" runuser -u postgres -- "$p" -D "$d" -m immediate stop >/dev/null 2>&1 || true
 	done
+	unmount_all
+}
+trap stop_servers EXIT
+
+# unmount_all: what mount_in mounted, the last first
+unmount_all() {
 	local i
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
 		umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" || true
 	done
+	mounted=()
 }
-trap stop_servers EXIT
 
 # the sources, as the build needs them, into directory $1
 copy_sources() {
@@ -72,19 +84,25 @@ copy_sources() {
 # machine's /dev or /proc: rm stays on the chroot's own file system)
 remove_root() {
 	local m
-	for m in proc dev; do
+	for m in dev/pts dev/shm dev proc; do
 		mountpoint -q "$1/$m" 2>/dev/null && umount "$1/$m"
 	done
 	rm -rf --one-file-system "$1"
 }
 
-# mount_in ROOT: /proc and /dev inside the chroot ROOT, for the run
+# mount_in ROOT: /proc, /dev (the machine's, without what is mounted under
+# it), and a /dev/shm and /dev/pts of its own inside the chroot ROOT, for
+# the run
 mount_in() {
 	local m
-	for m in proc dev; do
+	for m in proc dev dev/shm dev/pts; do
 		mountpoint -q "$1/$m" && continue
-		if [ $m = proc ]; then mount -t proc proc "$1/proc"
-		else mount --bind /dev "$1/dev" && mount --make-private "$1/dev"; fi
+		case $m in
+		proc) mount -t proc proc "$1/proc" ;;
+		dev) mount --bind /dev "$1/dev" && mount --make-private "$1/dev" ;;
+		dev/shm) mount -t tmpfs -o mode=1777,nosuid,nodev shm "$1/dev/shm" ;;
+		dev/pts) mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$1/dev/pts" ;;
+		esac
 		mounted+=("$1/$m")
 	done
 }
@@ -96,12 +114,15 @@ test_in_chroot() {
 	echo
 	echo "=== PostgreSQL $v (Debian $suite: postgresql-$v, chroot) ==="
 	if [ ! -x "$root$pgc" ]; then
-		command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null
+		if ! command -v debootstrap >/dev/null; then
+			apt-get update -qq && apt-get install -y -q debootstrap >/dev/null
+		fi
 		remove_root "$root.new"
 		# the default mirror; the keyring of the machine's apt checks it
-		debootstrap --variant=minbase --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
-			"$suite" "$root.new" >"$CACHE/$suite.log" 2>&1 ||
-			{ tail -20 "$CACHE/$suite.log"; failed+=("$v:chroot"); return; }
+		if ! debootstrap --variant=minbase --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
+			"$suite" "$root.new" >"$CACHE/$suite.log" 2>&1; then
+			tail -20 "$CACHE/$suite.log"; remove_root "$root.new"; failed+=("$v:chroot"); return
+		fi
 		# no service starts and no cluster of its own while packages install
 		printf '#!/bin/sh\nexit 101\n' >"$root.new/usr/sbin/policy-rc.d"
 		chmod +x "$root.new/usr/sbin/policy-rc.d"
@@ -112,10 +133,10 @@ test_in_chroot() {
 			"apt-get update -q && apt-get install -y -q --no-install-recommends \
 			 -o Dpkg::Options::=--force-confold \
 			 postgresql-$v postgresql-server-dev-$v make gcc libc6-dev && apt-get clean" >>"$CACHE/$suite.log" 2>&1; then
-			tail -20 "$CACHE/$suite.log"; failed+=("$v:chroot"); return
+			tail -20 "$CACHE/$suite.log"; unmount_all; remove_root "$root.new"
+			failed+=("$v:chroot"); return
 		fi
-		umount "$root.new/proc" "$root.new/dev"
-		mounted=()
+		unmount_all
 		remove_root "$root" && mv "$root.new" "$root"
 	fi
 	mount_in "$root"
@@ -134,7 +155,7 @@ test_in_chroot() {
 	chroot "$root" runuser -u postgres -- "$bin/initdb" -D "$work/data" -A trust -U postgres \
 		--encoding=UTF8 --locale=C.UTF-8 >/dev/null
 	chroot "$root" runuser -u postgres -- "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-		-o "-p $port -k $work -c listen_addresses='' -c fsync=off -c max_connections=50" start >/dev/null
+		-o "-p $port -k $work -c listen_addresses='' -c fsync=off -c max_connections=50" start >/dev/null 8>&-
 	chroot_running+=("$root|$bin/pg_ctl|$work/data")
 	chroot "$root" env PGHOST="$work" PGPORT="$port" PGUSER=postgres sh -c \
 		"cd /build && make -s PG_CONFIG=$pgc installcheck ISOLATION=" ||
@@ -188,7 +209,7 @@ for v in "${versions[@]}"; do
 	"${AS_USER[@]}" "$bin/initdb" -D "$work/data" -A trust -U postgres \
 		--encoding=UTF8 --locale=C.UTF-8 >/dev/null
 	"${AS_USER[@]}" "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-		-o "-p $port -k $work -c listen_addresses='' -c fsync=off -c max_connections=50" start >/dev/null
+		-o "-p $port -k $work -c listen_addresses='' -c fsync=off -c max_connections=50" start >/dev/null 8>&-
 	running+=("$bin|$work/data")
 	rc=0
 	(cd "$build" && PGHOST=$work PGPORT=$port PGUSER=postgres \
