@@ -129,6 +129,19 @@ async def test_markerless_session_appends(svc, app):
     del s
 
 
+async def test_markerless_copy_is_stale_when_the_stored_last_message_is_foreign(svc, app):
+    """A copy without a version marker is checked against the stored last
+    event; when that message is not an ADK Event (another client wrote it
+    under the same ids) the copy is stale: StaleSessionError, as for any
+    other copy that does not end where the stored session ends."""
+    await svc.create_session(app_name=app, user_id="u", session_id="f")
+    await svc.store.append_messages(app_name=app, user_id="u", session_id="f",
+                                    messages=[{"role": "user", "content": "hi"}])
+    hand_made = Session(id="f", app_name=app, user_id="u")
+    with pytest.raises(StaleSessionError):
+        await svc.append_event(hand_made, Event(author="user"))
+
+
 @pytest.mark.parametrize("kind", ["sqlalchemy-url", "dsn", "async-pool", "sync-store", "async-store"])
 async def test_constructed_from(kind, db_url, app):
     closers = []

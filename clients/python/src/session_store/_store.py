@@ -29,6 +29,7 @@ objects, no LISTEN, no prepared statements).
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import uuid
@@ -515,12 +516,13 @@ class AsyncSessionStore(_Api):
         self._lock_guard = threading.Lock()
         self._connect_kwargs = {**_CONN_KWARGS, **connect_kwargs}
         self._home = isinstance(source, str)  # runs on _loop's loop
+        # (pid, home loop) the pool and locks belong to, set by the first call
+        self._bound: Optional[tuple] = None
         if isinstance(source, str):
             self._dsn = normalize_dsn(source)
             if psycopg_pool is not None and _pooled:
-                self._own_pool = psycopg_pool.AsyncConnectionPool(
-                    self._dsn, min_size=min_size, max_size=max_size,
-                    kwargs=self._connect_kwargs, open=False)
+                self._sizes = (min_size, max_size)
+                self._own_pool = self._new_pool()
                 self._pool = self._own_pool
         elif psycopg_pool is not None and isinstance(source, psycopg_pool.AsyncConnectionPool):
             self._pool = source
@@ -532,6 +534,33 @@ class AsyncSessionStore(_Api):
                             "AsyncConnection or a psycopg_pool.AsyncConnectionPool")
         policy = policy_of(retry)
         self._retry = policy if self._conn is None else None
+
+    def _new_pool(self):
+        return psycopg_pool.AsyncConnectionPool(
+            self._dsn, min_size=self._sizes[0], max_size=self._sizes[1],
+            kwargs=self._connect_kwargs, open=False)
+
+    def _adopt(self) -> None:
+        """On the home loop, before the store's pool or locks are used: if
+        they belong to another process (the store was opened before a fork)
+        or to a home loop that stopped, leave them alone (never closed: in a
+        child the connections are the parent's sockets) and start afresh.
+        Synchronous, on the one home thread: no call runs in between."""
+        here = (os.getpid(), asyncio.get_running_loop())
+        if self._bound == here:
+            return
+        if self._bound is not None:
+            if self._bound[0] != here[0]:  # a lock held at the fork stays held
+                self._lock_guard = threading.Lock()
+            self._open_lock = None
+            self._install_lock = None
+            if self._own_pool is not None:
+                old = self._own_pool
+                _loop.keep(old)
+                self._own_pool = self._pool = self._new_pool()
+                self._own_pool.timeout = old.timeout
+                self._opened = False
+        self._bound = here
 
     async def close(self) -> None:
         """Close the pool the store made for itself (nothing else), from
@@ -558,6 +587,7 @@ class AsyncSessionStore(_Api):
         return self._open_lock
 
     async def _close_here(self) -> None:
+        self._adopt()
         async with self._opening():  # not while the first call opens it
             if self._opened:
                 await self._own_pool.close()
@@ -583,6 +613,8 @@ class AsyncSessionStore(_Api):
         return await self._install_here()
 
     async def _install_here(self) -> tuple[str, str]:
+        if self._home:
+            self._adopt()
         async with self._installing():
             return await self._install_now()
 
@@ -608,6 +640,8 @@ class AsyncSessionStore(_Api):
         return await self._exec_here(call)
 
     async def _exec_here(self, call: _Call):
+        if self._home:
+            self._adopt()
         if self._install_pending:  # install=True: once, before the first call
             async with self._installing():
                 if self._install_pending:

@@ -41,6 +41,7 @@ from google.adk.sessions.base_session_service import (BaseSessionService,
                                                       GetSessionConfig,
                                                       ListSessionsResponse)
 from google.adk.sessions.session import Session
+from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from ._async_source import async_store
@@ -64,6 +65,19 @@ _LIST_PAGE = 1000
 
 def _to_time(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+_FOREIGN = object()  # a stored message that is not an ADK Event
+
+
+def _event_id(message: str) -> Any:
+    """The id of the stored event (raw JSON), or _FOREIGN when the message
+    is not an ADK Event (another client's, under the same ids): no copy of
+    an ADK session ends with it, so a copy checked against it is stale."""
+    try:
+        return Event.model_validate_json(message).id
+    except ValidationError:
+        return _FOREIGN
 
 
 def _marker(session: Session) -> Optional[int]:
@@ -213,8 +227,9 @@ class SessionStoreService(BaseSessionService):
             session_id=session.id, max_count=1, raw_json=True)
         if got is None:
             raise SessionNotFoundError(f"Session {session.id} not found.")
-        stored = (Event.model_validate_json(got.messages[-1].message).id
-                  if got.messages else None)
+        stored = _event_id(got.messages[-1].message) if got.messages else None
+        if stored is _FOREIGN:  # not an event of this copy's: it is stale
+            raise StaleSessionError(STALE_SESSION_MESSAGE)
         if event.id and stored == event.id:
             return None
         mine = session.events[-1].id if session.events else None
