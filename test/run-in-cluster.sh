@@ -232,9 +232,10 @@ node-portable() {
 for suite in "$@"; do
 	echo
 	echo "=== $suite ==="
+	start=$SECONDS
 	if "$suite"; then
-		echo "=== $suite: ok"; echo "$suite ok" >> "$report"
+		echo "=== $suite: ok ($((SECONDS - start)) s)"; echo "$suite ok" >> "$report"
 	else
-		echo "=== $suite: FAILED"; echo "$suite failed" >> "$report"
+		echo "=== $suite: FAILED ($((SECONDS - start)) s)"; echo "$suite failed" >> "$report"
 	fi
 done

@@ -49,10 +49,11 @@ run_suite() {
 	local name=$1; shift
 	echo
 	echo "=== $name ==="
+	local start=$SECONDS
 	if "$@"; then
-		echo "=== $name: ok"
+		echo "=== $name: ok ($((SECONDS - start)) s)"
 	else
-		echo "=== $name: FAILED"
+		echo "=== $name: FAILED ($((SECONDS - start)) s)"
 		failed+=("$name")
 	fi
 }
