@@ -256,8 +256,10 @@ BEGIN
                 AND a.grantee OPERATOR(pg_catalog.<>) p.proowner) s
           ON s.grantee OPERATOR(pg_catalog.=) l.grantee
     LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s',
-            new_fn,
+        -- the function named with its schema, not as new_fn prints on the
+        -- script's search_path
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION '
+            'session_store.list_sessions_with_state(text, text, integer, text, boolean) TO %s%s',
             CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                  ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
             CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);

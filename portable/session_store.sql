@@ -638,9 +638,7 @@ DECLARE
     r session_store.session;
 BEGIN
     SELECT s.app_name, s.user_id, s.session_id,
-           s.state
-           || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value) FROM jsonb_each(a.state) e), '{}'::jsonb)
-           || coalesce((SELECT jsonb_object_agg('user:' || e.key, e.value) FROM jsonb_each(u.state) e), '{}'::jsonb),
+           session_store._merged_state(s.state, u.state, a.state),
            s.version, s.last_seq, s.create_time, s.update_time
     INTO r
     FROM session_store.sessions s
@@ -905,6 +903,36 @@ BEGIN
 END
 $$;
 
+/*
+ * The merged state a session shows: its own keys, plus the app's and the
+ * user's keys with their prefixes put back (the two never collide).  Each
+ * state read back is checked first, in the C edition's order (session,
+ * user, app): the extension stores only objects, so anything else was
+ * written around it and is XX001, never shown as keys or as an array.
+ */
+CREATE FUNCTION session_store._merged_state(
+    session_state jsonb, user_state jsonb, app_state jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text;
+BEGIN
+    t := CASE WHEN jsonb_typeof(session_state) <> 'object' THEN 'sessions'
+              WHEN jsonb_typeof(user_state) <> 'object' THEN 'user_states'
+              WHEN jsonb_typeof(app_state) <> 'object' THEN 'app_states' END;
+    IF t IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'data_corrupted',
+            MESSAGE = format('session_store.%s holds a state that is not a JSON object', t),
+            DETAIL = 'The extension only stores JSON objects in this column; the row was written around it.';
+    END IF;
+    RETURN session_state
+           || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value) FROM jsonb_each(app_state) e), '{}'::jsonb)
+           || coalesce((SELECT jsonb_object_agg('user:' || e.key, e.value) FROM jsonb_each(user_state) e), '{}'::jsonb);
+END
+$$;
+
 /* get_session: the session with its merged state, one row or none. */
 CREATE FUNCTION session_store.get_session(
     app_name text, user_id text, session_id text)
@@ -917,9 +945,7 @@ BEGIN
     PERFORM session_store._check_key(app_name, user_id, session_id);
     RETURN QUERY
     SELECT s.app_name::text, s.user_id::text, s.session_id::text,
-           s.state
-           || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value) FROM jsonb_each(a.state) e), '{}'::jsonb)
-           || coalesce((SELECT jsonb_object_agg('user:' || e.key, e.value) FROM jsonb_each(u.state) e), '{}'::jsonb),
+           session_store._merged_state(s.state, u.state, a.state),
            s.version, s.last_seq, s.create_time, s.update_time
     FROM session_store.sessions s
     LEFT JOIN session_store.user_states u
@@ -1484,8 +1510,9 @@ $$;
 /*
  * list_sessions_with_state (1.2): list_sessions' page (its rows, order and
  * tokens, from list_sessions itself), each row with the session's merged
- * state as get_session computes it: the session's keys || the app's as
- * app:NAME || the user's as user:NAME.  Every statement of a STABLE
+ * state as get_session computes it (_merged_state, which refuses a state
+ * that is not an object): the session's keys || the app's as app:NAME ||
+ * the user's as user:NAME.  Every statement of a STABLE
  * function runs on the calling statement's snapshot, so the page, the
  * states and the app's state are one view.  Still O(page_size): per listed
  * row one primary-key probe of sessions (its state) and one of user_states
@@ -1514,17 +1541,14 @@ DECLARE
 BEGIN
     /*
      * list_sessions checks every argument, with its own errors.  The app's
-     * part does not depend on the row: an InitPlan, run once per call.
+     * state does not depend on the row: an InitPlan, read once per call.
      */
     FOR r IN
         SELECT l.user_id, l.session_id, l.version, l.last_seq, l.create_time, l.update_time,
                l.next_page_token,
-               x.session_state
-               || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value)
-                            FROM session_store.app_states a, jsonb_each(a.state) e
-                            WHERE a.app_name = app_name COLLATE "C"), '{}'::jsonb)
-               || coalesce((SELECT jsonb_object_agg('user:' || e.key, e.value)
-                            FROM jsonb_each(x.user_state) e), '{}'::jsonb) AS state,
+               session_store._merged_state(x.session_state, x.user_state,
+                   (SELECT a.state FROM session_store.app_states a
+                    WHERE a.app_name = app_name COLLATE "C")) AS state,
                x.session_state IS NULL AS no_state
         FROM session_store.list_sessions(app_name, user_id, page_size, page_token, ascending)
              WITH ORDINALITY AS l

@@ -141,9 +141,15 @@ ss_route_delta(Jsonb *delta, bool keep_nulls, StateDelta *out)
 	}
 }
 
-/* Push every pair of container into *ps, each key prefixed with prefix. */
+/*
+ * Push every pair of container, a state read back from session_store.table,
+ * into *ps, each key prefixed with prefix.  The extension stores only
+ * objects there: anything else was written around it, and is refused
+ * rather than shown as no keys.
+ */
 static void
-PushPrefixed(JsonbParseState **ps, Jsonb *container, const char *prefix)
+PushPrefixed(JsonbParseState **ps, Jsonb *container, const char *prefix,
+			 const char *table)
 {
 	int			plen = strlen(prefix);
 	JsonbIterator *it;
@@ -152,6 +158,12 @@ PushPrefixed(JsonbParseState **ps, Jsonb *container, const char *prefix)
 
 	if (container == NULL)
 		return;
+	if (!JB_ROOT_IS_OBJECT(container))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("session_store.%s holds a state that is not a JSON object",
+						table),
+				 errdetail("The extension only stores JSON objects in this column; the row was written around it.")));
 	it = JsonbIteratorInit(&container->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -171,7 +183,8 @@ PushPrefixed(JsonbParseState **ps, Jsonb *container, const char *prefix)
 
 /*
  * The merged state a session shows: its own keys, plus the user's and the
- * app's keys with their prefixes put back.  Any argument may be NULL.
+ * app's keys with their prefixes put back.  Any argument may be NULL; one
+ * that is not an object is XX001.
  */
 Jsonb *
 ss_merged_state(Jsonb *session_state, Jsonb *user_state, Jsonb *app_state)
@@ -180,9 +193,9 @@ ss_merged_state(Jsonb *session_state, Jsonb *user_state, Jsonb *app_state)
 	JsonbValue *res;
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	PushPrefixed(&ps, session_state, "");
-	PushPrefixed(&ps, user_state, "user:");
-	PushPrefixed(&ps, app_state, "app:");
+	PushPrefixed(&ps, session_state, "", "sessions");
+	PushPrefixed(&ps, user_state, "user:", "user_states");
+	PushPrefixed(&ps, app_state, "app:", "app_states");
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }

@@ -1037,8 +1037,14 @@ CheckResult(SsQuery q, TupleDesc desc)
 	for (c = 0; c < MAX_RESULT_COLUMNS && cols[c].table != NULL; c++)
 		CheckColumnType(desc, c + 1, cols[c].type, cols[c].table,
 						cols[c].column);
-	/* a declared layout covers the whole result */
-	Assert(c == 0 || c == desc->natts);
+	/*
+	 * A declared layout covers the whole result: a column it leaves out
+	 * would be read back unchecked.  Checked in every build, not only with
+	 * assertions: a layout missing an entry is a defect of the extension.
+	 */
+	if (c != 0 && c != desc->natts)
+		elog(ERROR, "query %d returns %d columns but declares the types of %d",
+			 (int) q, desc->natts, c);
 }
 
 /*
