@@ -75,7 +75,7 @@ INSERT INTO session_store.sessions
 SELECT app, 'u' || (i % 4), 's' || lpad(i::text, 6, '0'),
        nextval('session_store.session_sid_seq'), '{}', 0, 0,
        '2026-01-01'::timestamptz, '2026-01-01'::timestamptz + (i % 500) * interval '1 second'
-FROM (VALUES ('mid', 1000), ('big', 100000)) a(app, n), generate_series(1, n) i;
+FROM (VALUES ('mid', 1000), ('big', :big_app)) a(app, n), generate_series(1, n) i;
 CREATE TEMP TABLE page_query (label text, q text);
 INSERT INTO page_query VALUES
   ('first page', $q$SELECT * FROM session_store.list_sessions(%L, page_size => 10)$q$),

@@ -171,7 +171,7 @@ INSERT INTO session_store.sessions
 SELECT app, 'u' || (i % 4), 's' || lpad(i::text, 6, '0'),
        nextval('session_store.session_sid_seq'), '{"k": 1}', 0, 0,
        '2026-01-01'::timestamptz, '2026-01-01'::timestamptz + (i % 500) * interval '1 second'
-FROM (VALUES ('ws-mid', 1000), ('ws-big', 100000)) a(app, n), generate_series(1, n) i;
+FROM (VALUES ('ws-mid', 1000), ('ws-big', :big_app)) a(app, n), generate_series(1, n) i;
 INSERT INTO session_store.user_states
 SELECT app, 'u' || i, '{"u": 1}' FROM unnest(ARRAY['ws-mid', 'ws-big']) app, generate_series(0, 3) i;
 INSERT INTO session_store.app_states VALUES ('ws-mid', '{"a": 1}'), ('ws-big', '{"a": 1}');
