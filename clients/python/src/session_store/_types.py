@@ -32,19 +32,12 @@ class SessionSummary:
 
 
 @dataclass(frozen=True)
-class SessionSummaryWithState:
+class SessionSummaryWithState(SessionSummary):
     """A row of ``list_sessions_with_state`` (1.2): a ``SessionSummary``'s
     fields, then the session's merged state as ``get_session`` returns it
     (its own keys, ``user:`` and ``app:`` keys with their prefixes).
     ``latest_message_time``: with ``latest_message_time=True`` only, the
     create_time of the session's newest message (None when it has none)."""
-    user_id: str
-    session_id: str
-    version: int
-    last_seq: int
-    create_time: datetime
-    update_time: datetime
-    next_page_token: str
     state: dict[str, Any]
     latest_message_time: Optional[datetime] = None
 
