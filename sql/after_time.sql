@@ -95,6 +95,8 @@ SELECT pg_temp.seqs('2026-01-01 10:10:00+00') AS after_pop;
 -- scanned the session, or filtered the whole window by time, would touch
 -- hundreds or thousands.
 --
+-- no autovacuum while the cost is measured (as in list_sessions.sql)
+ALTER TABLE session_store.messages SET (autovacuum_enabled = off);
 SELECT count(session_store.create_session('at', 'u', NULL, s)) FROM unnest(ARRAY['mid', 'big']) s;
 SELECT s, count(*) AS calls
 FROM (VALUES ('mid', 1), ('big', 100)) v(s, batches),
@@ -126,6 +128,7 @@ SELECT string_agg(message->>'late', ',' ORDER BY seq) AS late
 FROM session_store.get_messages('at', 'u', 'big', after_time => '2026-01-02 00:03:00+00');
 SELECT string_agg(message::text, ',' ORDER BY seq) AS latest_3
 FROM session_store.get_messages('at', 'u', 'big', 3, after_time => '2026-01-01 00:00:00+00');
+ALTER TABLE session_store.messages RESET (autovacuum_enabled);
 
 --
 -- Memory: a read by time holds no more of the session in memory than a

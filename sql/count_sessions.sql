@@ -35,6 +35,8 @@ SELECT test.try(format('SELECT session_store.count_sessions(%L)', repeat('x', 12
 -- buffers beside an app of 1,000 sessions as beside one of 100,000; a
 -- count that scanned the table would touch thousands.
 --
+-- no autovacuum while the cost is measured (as in list_sessions.sql)
+ALTER TABLE session_store.sessions SET (autovacuum_enabled = off);
 INSERT INTO session_store.sessions
 SELECT app, 'u' || (i % 4), 's' || lpad(i::text, 6, '0'),
        nextval('session_store.session_sid_seq'), '{}', 0, 0, now(), now()
@@ -49,3 +51,4 @@ SELECT test.buffers($$SELECT session_store.count_sessions('cnt')$$) > 0 AS repla
 SELECT test.buffers($$SELECT session_store.count_sessions('cnt')$$) < 20 AS small_app_cheap_analyzed,
        test.buffers($$SELECT session_store.count_sessions('cnt', 'u0')$$) < 20 AS small_user_cheap;
 DELETE FROM session_store.sessions WHERE app_name IN ('cnt-mid', 'cnt-big');
+ALTER TABLE session_store.sessions RESET (autovacuum_enabled);

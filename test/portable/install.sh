@@ -169,7 +169,7 @@ psql -X -q -d ss_pi_race <"$holder_in" >/dev/null 2>&1 &
 holder=$!
 exec 9>"$holder_in"
 echo "SELECT pg_advisory_lock(21331, 0); SELECT 1 \\g $lockfile" >&9
-for _ in $(seq 50); do [ -s "$lockfile" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -s "$lockfile" ] && break; sleep 0.1; done
 [ -s "$lockfile" ] || fail "the test holds the installers' lock"
 dir=$(mktemp -d)
 pids=()
@@ -178,7 +178,7 @@ for i in $(seq 8); do
 	pids+=($!)
 done
 waiting=0
-for _ in $(seq 100); do
+for _ in $(seq 600); do		# up to 60 s for eight psql to start, connect and queue
 	waiting=$(q ss_pi_race postgres "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
 		AND classid = 21331 AND objid = 0 AND objsubid = 2 AND NOT granted")
 	[ "$waiting" = 8 ] && break
