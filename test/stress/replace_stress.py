@@ -17,7 +17,10 @@ Phase 1  16 connections on one hot session, READ COMMITTED, mixing
          Each writer pauses a random 0-2x STRESS_REPLACE_PAUSE_MS (16 ms)
          before every call: without pauses the session's lock queue is never
          empty, every replace finds its suffix moved on, and the applied
-         path goes untested (0 of 449 applied, seen on both editions).
+         path goes untested (0 of 449 applied, seen on both editions).  The
+         writers make OPS calls each, and go on, the pause doubling every OPS
+         calls, until 20 replaces have applied and 20 have been refused (at
+         most 5 x OPS calls each): on a slow machine too, both paths run.
 Phase 2  16 connections send one idempotency key at once with verify_replay,
          half with one content and half with another, over many rounds:
          exactly one call per round writes; those with its content replay
@@ -38,6 +41,8 @@ WRITERS = env_int("STRESS_WRITERS", 16)
 OPS = env_int("STRESS_REPLACE_OPS", 60)
 ROUNDS = env_int("STRESS_KEY_ROUNDS", 40)
 PAUSE_MS = env_int("STRESS_REPLACE_PAUSE_MS", 16)
+QUOTA = 20      # replaces applied and refused, each, before the writers stop
+MAX_LAPS = 5    # ... or after this many times OPS calls each
 
 ck = Checker("replace stress")
 fresh_database(DB)
@@ -54,13 +59,19 @@ REPLACE = ("SELECT first_seq, last_seq, version, replayed, removed FROM "
 
 
 # Phase 1
+outcomes = [0, 0]  # replaces applied, refused (+= under the GIL: exact enough for a quota)
+
+
 def writer(i, barrier):
     rnd = random.Random(i)
     out = {"appends": [], "replaces": [], "failed": [], "replays_ok": 0, "errors": []}
     with connect(DB) as c:
         barrier.wait()
-        for k in range(OPS):
-            time.sleep(rnd.uniform(0, 2 * PAUSE_MS) / 1000)
+        for k in range(OPS * MAX_LAPS):
+            if k >= OPS and min(outcomes) >= QUOTA:
+                break
+            # the pause doubles with every lap of OPS calls the quota is not met
+            time.sleep(rnd.uniform(0, 2 * PAUSE_MS) * 2 ** (k // OPS) / 1000)
             if rnd.random() < 0.5:
                 msgs = [{"w": i, "k": k, "j": j} for j in range(rnd.randint(1, 2))]
                 first, last, _ = c.execute(APPEND, (json.dumps(msgs),)).fetchone()
@@ -76,11 +87,13 @@ def writer(i, barrier):
                 msg = str(e)
                 if sqlstate(e) == "40001" and "no longer ends with the expected messages" in msg:
                     out["failed"].append((key, repl))
+                    outcomes[1] += 1
                 else:
                     out["errors"].append(f"{sqlstate(e)}: {msg}")
                 continue
             first, last, _, replayed, removed = row
             out["replaces"].append((first, last, expected, repl, removed, replayed))
+            outcomes[0] += 1
             again = c.execute(REPLACE, (json.dumps(expected), json.dumps(repl), key)).fetchone()
             if again[3] and again[0] == first and again[4] == removed:
                 out["replays_ok"] += 1
