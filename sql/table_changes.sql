@@ -139,8 +139,23 @@ UPDATE session_store.sessions SET update_time = now() WHERE app_name = 'tr';
 ALTER TABLE session_store.sessions ALTER COLUMN update_time SET NOT NULL;
 SELECT * FROM test.reads() WHERE result <> 'ok';
 -- so is a state that is not a JSON object (the extension stores only
--- objects): the calls that merge it refuse it, they do not show it as no
--- keys or as an array
+-- objects): the calls that read or merge it refuse it, they do not show it
+-- as no keys or as an array; and the calls that merge a delta into it
+-- refuse to (an array || an object is an array: the corruption would
+-- spread), while those that do not touch it go on
+CREATE FUNCTION test.state_writes() RETURNS TABLE (call text, result text)
+LANGUAGE sql AS $$
+    SELECT c, test.try_undone(c) FROM unnest(ARRAY[
+        $c$SELECT x::text FROM session_store.append_messages('tr', 'u', 's', '[{}]', '{"k": 2}') x$c$,
+        $c$SELECT x::text FROM session_store.append_messages('tr', 'u', 's', '[{}]', '{"user:k": 2}') x$c$,
+        $c$SELECT x::text FROM session_store.append_messages('tr', 'u', 's', '[{}]', '{"app:k": 2}') x$c$,
+        $c$SELECT x::text FROM session_store.append_messages('tr', 'u', 's', '[{}]') x$c$,
+        $c$SELECT x::text FROM session_store.replace_messages('tr', 'u', 's', '[]', '[{}]', '{"k": 2}') x$c$,
+        $c$SELECT x::text FROM session_store.replace_messages('tr', 'u', 's', '[]', '[{}]', '{"user:k": 2, "app:k": 2}') x$c$,
+        $c$SELECT session_store.create_session('tr', 'u', '{"user:k": 2}', 's2')::text$c$,
+        $c$SELECT session_store.create_session('tr', 'u', '{"app:k": 2}', 's2')::text$c$,
+        $c$SELECT session_store.fork_session('tr', 'u', 's', 's2')::text$c$]) c
+$$;
 CREATE FUNCTION test.reads_with_state(tbl text, stored jsonb)
 RETURNS TABLE (call text, result text)
 LANGUAGE plpgsql AS $$
@@ -152,6 +167,7 @@ BEGIN
     EXECUTE format('UPDATE session_store.%I SET state = $1 WHERE app_name = $2', tbl)
         USING stored, 'tr';
     RETURN QUERY SELECT r.call, r.result FROM test.reads() r WHERE r.result <> 'ok';
+    RETURN QUERY SELECT w.call, w.result FROM test.state_writes() w WHERE w.result <> 'ok';
     EXECUTE format('UPDATE session_store.%I SET state = $1 WHERE app_name = $2', tbl)
         USING kept, 'tr';
 END
@@ -162,7 +178,8 @@ FROM unnest(ARRAY['sessions', 'user_states', 'app_states']) WITH ORDINALITY AS t
      test.reads_with_state(t, v::jsonb) WITH ORDINALITY AS r
 ORDER BY i, j, r.ordinality;
 SELECT * FROM test.reads() WHERE result <> 'ok';
-DROP FUNCTION test.reads_with_state(text, jsonb);
+SELECT * FROM test.state_writes() WHERE result <> 'ok';
+DROP FUNCTION test.reads_with_state(text, jsonb), test.state_writes();
 DROP FUNCTION test.reads(), test.try_undone(text);
 SELECT session_store.delete_session('tr', 'u', 's');
 

@@ -683,9 +683,12 @@ done:
 	PG_RETURN_DATUM(result);
 }
 
-/* Return the state column of the last result, or '{}' when there is none. */
+/*
+ * Return the state column of the last result, read from session_store.table,
+ * or '{}' when there is none; a state that is not an object is XX001.
+ */
 static Datum
-StateOrEmpty(SsCall *call, int nrows)
+StateOrEmpty(SsCall *call, int nrows, const char *table)
 {
 	Datum		d = (Datum) 0;
 	bool		isnull = true;
@@ -693,6 +696,8 @@ StateOrEmpty(SsCall *call, int nrows)
 
 	if (nrows > 0)
 		d = ss_result_datum(call, 0, 1, &isnull);
+	if (!isnull)
+		(void) ss_checked_state(DatumGetJsonbP(d), table);
 	old = MemoryContextSwitchTo(call->oldcxt);
 	if (isnull)
 		d = JsonbPGetDatum(ss_empty_object());
@@ -715,7 +720,7 @@ session_store_get_app_state(PG_FUNCTION_ARGS)
 	args[0] = PointerGetDatum(ss_arg_id(fcinfo, 0, "app_name"));
 	ss_spi_begin(&call);
 	n = ss_exec(Q_APP_STATE_GET, args, NULL, true);
-	result = StateOrEmpty(&call, n);
+	result = StateOrEmpty(&call, n, "app_states");
 	ss_spi_end(&call);
 	ss_call_end(&call);
 	PG_RETURN_DATUM(result);
@@ -735,7 +740,7 @@ session_store_get_user_state(PG_FUNCTION_ARGS)
 	args[1] = PointerGetDatum(ss_arg_id(fcinfo, 1, "user_id"));
 	ss_spi_begin(&call);
 	n = ss_exec(Q_USER_STATE_GET, args, NULL, true);
-	result = StateOrEmpty(&call, n);
+	result = StateOrEmpty(&call, n, "user_states");
 	ss_spi_end(&call);
 	ss_call_end(&call);
 	PG_RETURN_DATUM(result);

@@ -100,6 +100,8 @@ extern Jsonb *ss_empty_object(void);
 extern Jsonb *ss_merged_state(Jsonb *session_state, Jsonb *user_state,
 							  Jsonb *app_state);
 extern Jsonb *ss_apply_delta(Jsonb *state, Jsonb *set, Datum remove);
+extern void ss_state_not_object(const char *table) pg_attribute_noreturn();
+extern Jsonb *ss_checked_state(Jsonb *state, const char *table);
 extern void ss_apply_shared_deltas(const SessionKey *key,
 								   const StateDelta *delta);
 

@@ -142,10 +142,33 @@ ss_route_delta(Jsonb *delta, bool keep_nulls, StateDelta *out)
 }
 
 /*
+ * The XX001 for a state read back from session_store.table that is not a
+ * JSON object.  The extension stores only objects there: anything else was
+ * written around it, and is refused rather than shown as no keys or merged
+ * into (an array || an object is an array).
+ */
+void
+ss_state_not_object(const char *table)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("session_store.%s holds a state that is not a JSON object",
+					table),
+			 errdetail("The extension only stores JSON objects in this column; the row was written around it.")));
+}
+
+/* state, read back from session_store.table, or XX001 if not an object. */
+Jsonb *
+ss_checked_state(Jsonb *state, const char *table)
+{
+	if (!JB_ROOT_IS_OBJECT(state))
+		ss_state_not_object(table);
+	return state;
+}
+
+/*
  * Push every pair of container, a state read back from session_store.table,
- * into *ps, each key prefixed with prefix.  The extension stores only
- * objects there: anything else was written around it, and is refused
- * rather than shown as no keys.
+ * into *ps, each key prefixed with prefix.
  */
 static void
 PushPrefixed(JsonbParseState **ps, Jsonb *container, const char *prefix,
@@ -158,12 +181,7 @@ PushPrefixed(JsonbParseState **ps, Jsonb *container, const char *prefix,
 
 	if (container == NULL)
 		return;
-	if (!JB_ROOT_IS_OBJECT(container))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("session_store.%s holds a state that is not a JSON object",
-						table),
-				 errdetail("The extension only stores JSON objects in this column; the row was written around it.")));
+	ss_checked_state(container, table);
 	it = JsonbIteratorInit(&container->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -202,13 +220,15 @@ ss_merged_state(Jsonb *session_state, Jsonb *user_state, Jsonb *app_state)
 
 /*
  * The session state after a delta's session part: (state - remove) || set,
- * the same operators the shared states' upserts use.
+ * the same operators the shared states' upserts use.  state is the one read
+ * back from session_store.sessions.
  */
 Jsonb *
 ss_apply_delta(Jsonb *state, Jsonb *set, Datum remove)
 {
 	Datum		d;
 
+	ss_checked_state(state, "sessions");
 	d = DirectFunctionCall2(jsonb_delete_array, JsonbPGetDatum(state), remove);
 	d = DirectFunctionCall2(jsonb_concat, d, JsonbPGetDatum(set));
 	return DatumGetJsonbP(d);
@@ -219,8 +239,9 @@ ss_apply_delta(Jsonb *state, Jsonb *set, Datum remove)
  * row, then the app's.  Each is one INSERT ... ON CONFLICT DO UPDATE, so a
  * row that does not exist yet is created without a unique violation, and
  * an existing row is merged on its latest version under its row lock (under
- * REPEATABLE READ a row changed since the snapshot fails with 40001).  SPI
- * must be connected.
+ * REPEATABLE READ a row changed since the snapshot fails with 40001).  The
+ * update applies only to a stored object (its WHERE): a row left unchanged
+ * holds something else, XX001.  SPI must be connected.
  */
 void
 ss_apply_shared_deltas(const SessionKey *key, const StateDelta *delta)
@@ -237,7 +258,8 @@ ss_apply_shared_deltas(const SessionKey *key, const StateDelta *delta)
 		if (ss_exec(Q_USER_STATE_UPDATE, values, NULL, false) == 0)
 			ss_exec(Q_USER_STATE_INSERT, values, NULL, false);
 #else
-		ss_exec(Q_USER_STATE_UPSERT, values, NULL, false);
+		if (ss_exec(Q_USER_STATE_UPSERT, values, NULL, false) != 1)
+			ss_state_not_object("user_states");
 #endif
 	}
 	if (delta->touches[SCOPE_APP])
@@ -249,7 +271,8 @@ ss_apply_shared_deltas(const SessionKey *key, const StateDelta *delta)
 		if (ss_exec(Q_APP_STATE_UPDATE, values, NULL, false) == 0)
 			ss_exec(Q_APP_STATE_INSERT, values, NULL, false);
 #else
-		ss_exec(Q_APP_STATE_UPSERT, values, NULL, false);
+		if (ss_exec(Q_APP_STATE_UPSERT, values, NULL, false) != 1)
+			ss_state_not_object("app_states");
 #endif
 	}
 }

@@ -246,7 +246,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" VALUES ($1, $2, $3)"
 		" ON CONFLICT (app_name, user_id) DO UPDATE"
 		" SET state = (t.state OPERATOR(pg_catalog.-) $4)"
-		"             OPERATOR(pg_catalog.||) $3",
+		"             OPERATOR(pg_catalog.||) $3"
+		" WHERE pg_catalog.jsonb_typeof(t.state) OPERATOR(pg_catalog.=) 'object'",
 		4, {TEXTOID, TEXTOID, JSONBOID, TEXTARRAYOID}
 	},
 	[Q_APP_STATE_UPSERT] = {
@@ -254,7 +255,8 @@ static const QueryDef query_defs[NUM_QUERIES] = {
 		" VALUES ($1, $2)"
 		" ON CONFLICT (app_name) DO UPDATE"
 		" SET state = (t.state OPERATOR(pg_catalog.-) $3)"
-		"             OPERATOR(pg_catalog.||) $2",
+		"             OPERATOR(pg_catalog.||) $2"
+		" WHERE pg_catalog.jsonb_typeof(t.state) OPERATOR(pg_catalog.=) 'object'",
 		3, {TEXTOID, JSONBOID, TEXTARRAYOID}
 	},
 	[Q_USER_STATE_GET] = {

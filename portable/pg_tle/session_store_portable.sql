@@ -311,6 +311,26 @@ BEGIN
 END
 $$;
 
+/*
+ * XX001 for a state read back from session_store.tbl that is not a JSON
+ * object: the extension stores only objects there, so anything else was
+ * written around it, and is refused rather than shown as no keys or merged
+ * into (an array || an object is an array).  Returns jsonb so that a CASE
+ * can call it in place of a value; VOLATILE, so that the planner never
+ * folds it ahead of the CASE's test.
+ */
+CREATE FUNCTION session_store._state_not_object(tbl text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'data_corrupted',
+        MESSAGE = format('session_store.%s holds a state that is not a JSON object', tbl),
+        DETAIL = 'The extension only stores JSON objects in this column; the row was written around it.';
+END
+$$;
+
 /* An optional JSON object argument (a state or a state delta). */
 CREATE FUNCTION session_store._check_object(value jsonb, argname text)
 RETURNS void
@@ -805,13 +825,17 @@ BEGIN
         INSERT INTO session_store.user_states AS t (app_name, user_id, state)
         VALUES (p_app, p_user, u_set)
         ON CONFLICT ON CONSTRAINT user_states_pkey DO UPDATE
-        SET state = (t.state OPERATOR(pg_catalog.-) u_rm) OPERATOR(pg_catalog.||) u_set;
+        SET state = CASE WHEN pg_catalog.jsonb_typeof(t.state) OPERATOR(pg_catalog.=) 'object'
+                         THEN (t.state OPERATOR(pg_catalog.-) u_rm) OPERATOR(pg_catalog.||) u_set
+                         ELSE session_store._state_not_object('user_states') END;
     END IF;
     IF a_touch THEN
         INSERT INTO session_store.app_states AS t (app_name, state)
         VALUES (p_app, a_set)
         ON CONFLICT ON CONSTRAINT app_states_pkey DO UPDATE
-        SET state = (t.state OPERATOR(pg_catalog.-) a_rm) OPERATOR(pg_catalog.||) a_set;
+        SET state = CASE WHEN pg_catalog.jsonb_typeof(t.state) OPERATOR(pg_catalog.=) 'object'
+                         THEN (t.state OPERATOR(pg_catalog.-) a_rm) OPERATOR(pg_catalog.||) a_set
+                         ELSE session_store._state_not_object('app_states') END;
     END IF;
 END
 $$;
@@ -945,9 +969,7 @@ BEGIN
               WHEN jsonb_typeof(user_state) <> 'object' THEN 'user_states'
               WHEN jsonb_typeof(app_state) <> 'object' THEN 'app_states' END;
     IF t IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'data_corrupted',
-            MESSAGE = format('session_store.%s holds a state that is not a JSON object', t),
-            DETAIL = 'The extension only stores JSON objects in this column; the row was written around it.';
+        PERFORM session_store._state_not_object(t);
     END IF;
     RETURN session_state
            || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value) FROM jsonb_each(app_state) e), '{}'::jsonb)
@@ -1964,7 +1986,9 @@ BEGIN
     SET version = s.version + 1,
         last_seq = s.last_seq + v_n,
         update_time = greatest(clock_timestamp(), s.update_time),
-        state = CASE WHEN s_touch THEN (s.state::jsonb - s_rm) || s_set ELSE s.state::jsonb END
+        state = CASE WHEN NOT s_touch THEN s.state::jsonb
+                     WHEN jsonb_typeof(s.state::jsonb) = 'object' THEN (s.state::jsonb - s_rm) || s_set
+                     ELSE session_store._state_not_object('sessions') END
     WHERE s.app_name = p_app AND s.user_id = p_user AND s.session_id = p_session
       AND (p_expected IS NULL OR s.version = p_expected)
       AND s.last_seq < 9223372036854775807 - v_n
@@ -2036,12 +2060,16 @@ BEGIN
     IF u_touch THEN
         INSERT INTO session_store.user_states AS t (app_name, user_id, state)
         VALUES (p_app, p_user, u_set)
-        ON CONFLICT (app_name, user_id) DO UPDATE SET state = (t.state - u_rm) || u_set;
+        ON CONFLICT (app_name, user_id) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - u_rm) || u_set
+                         ELSE session_store._state_not_object('user_states') END;
     END IF;
     IF a_touch THEN
         INSERT INTO session_store.app_states AS t (app_name, state)
         VALUES (p_app, a_set)
-        ON CONFLICT (app_name) DO UPDATE SET state = (t.state - a_rm) || a_set;
+        ON CONFLICT (app_name) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - a_rm) || a_set
+                         ELSE session_store._state_not_object('app_states') END;
     END IF;
     version := v_version;
     update_time := v_time;
@@ -2216,7 +2244,9 @@ BEGIN
     SET version = s.version + 1,
         last_seq = s.last_seq + v_n,
         update_time = greatest(clock_timestamp(), s.update_time),
-        state = CASE WHEN s_touch THEN (s.state::jsonb - s_rm) || s_set ELSE s.state::jsonb END
+        state = CASE WHEN NOT s_touch THEN s.state::jsonb
+                     WHEN jsonb_typeof(s.state::jsonb) = 'object' THEN (s.state::jsonb - s_rm) || s_set
+                     ELSE session_store._state_not_object('sessions') END
     WHERE s.app_name = p_app AND s.user_id = p_user AND s.session_id = p_session
       AND (p_expected IS NULL OR s.version = p_expected)
       AND s.last_seq < 9223372036854775807 - v_n
@@ -2301,12 +2331,16 @@ BEGIN
     IF u_touch THEN
         INSERT INTO session_store.user_states AS t (app_name, user_id, state)
         VALUES (p_app, p_user, u_set)
-        ON CONFLICT (app_name, user_id) DO UPDATE SET state = (t.state - u_rm) || u_set;
+        ON CONFLICT (app_name, user_id) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - u_rm) || u_set
+                         ELSE session_store._state_not_object('user_states') END;
     END IF;
     IF a_touch THEN
         INSERT INTO session_store.app_states AS t (app_name, state)
         VALUES (p_app, a_set)
-        ON CONFLICT (app_name) DO UPDATE SET state = (t.state - a_rm) || a_set;
+        ON CONFLICT (app_name) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - a_rm) || a_set
+                         ELSE session_store._state_not_object('app_states') END;
     END IF;
     version := v_version;
     update_time := v_time;
@@ -3114,6 +3148,9 @@ BEGIN
     END IF;
     SELECT a.state INTO st FROM session_store.app_states a
     WHERE a.app_name = get_app_state.app_name;
+    IF jsonb_typeof(st) <> 'object' THEN
+        PERFORM session_store._state_not_object('app_states');
+    END IF;
     RETURN coalesce(st, '{}'::jsonb);
 END
 $$;
@@ -3134,6 +3171,9 @@ BEGIN
     END IF;
     SELECT u.state INTO st FROM session_store.user_states u
     WHERE u.app_name = get_user_state.app_name AND u.user_id = get_user_state.user_id;
+    IF jsonb_typeof(st) <> 'object' THEN
+        PERFORM session_store._state_not_object('user_states');
+    END IF;
     RETURN coalesce(st, '{}'::jsonb);
 END
 $$;

@@ -85,6 +85,26 @@ BEGIN
 END
 $$;
 
+/*
+ * XX001 for a state read back from session_store.tbl that is not a JSON
+ * object: the extension stores only objects there, so anything else was
+ * written around it, and is refused rather than shown as no keys or merged
+ * into (an array || an object is an array).  Returns jsonb so that a CASE
+ * can call it in place of a value; VOLATILE, so that the planner never
+ * folds it ahead of the CASE's test.
+ */
+CREATE FUNCTION session_store._state_not_object(tbl text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'data_corrupted',
+        MESSAGE = format('session_store.%s holds a state that is not a JSON object', tbl),
+        DETAIL = 'The extension only stores JSON objects in this column; the row was written around it.';
+END
+$$;
+
 /* An optional JSON object argument (a state or a state delta). */
 CREATE FUNCTION session_store._check_object(value jsonb, argname text)
 RETURNS void

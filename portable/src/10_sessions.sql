@@ -250,13 +250,17 @@ BEGIN
         INSERT INTO session_store.user_states AS t (app_name, user_id, state)
         VALUES (p_app, p_user, u_set)
         ON CONFLICT ON CONSTRAINT user_states_pkey DO UPDATE
-        SET state = (t.state OPERATOR(pg_catalog.-) u_rm) OPERATOR(pg_catalog.||) u_set;
+        SET state = CASE WHEN pg_catalog.jsonb_typeof(t.state) OPERATOR(pg_catalog.=) 'object'
+                         THEN (t.state OPERATOR(pg_catalog.-) u_rm) OPERATOR(pg_catalog.||) u_set
+                         ELSE session_store._state_not_object('user_states') END;
     END IF;
     IF a_touch THEN
         INSERT INTO session_store.app_states AS t (app_name, state)
         VALUES (p_app, a_set)
         ON CONFLICT ON CONSTRAINT app_states_pkey DO UPDATE
-        SET state = (t.state OPERATOR(pg_catalog.-) a_rm) OPERATOR(pg_catalog.||) a_set;
+        SET state = CASE WHEN pg_catalog.jsonb_typeof(t.state) OPERATOR(pg_catalog.=) 'object'
+                         THEN (t.state OPERATOR(pg_catalog.-) a_rm) OPERATOR(pg_catalog.||) a_set
+                         ELSE session_store._state_not_object('app_states') END;
     END IF;
 END
 $$;
@@ -390,9 +394,7 @@ BEGIN
               WHEN jsonb_typeof(user_state) <> 'object' THEN 'user_states'
               WHEN jsonb_typeof(app_state) <> 'object' THEN 'app_states' END;
     IF t IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'data_corrupted',
-            MESSAGE = format('session_store.%s holds a state that is not a JSON object', t),
-            DETAIL = 'The extension only stores JSON objects in this column; the row was written around it.';
+        PERFORM session_store._state_not_object(t);
     END IF;
     RETURN session_state
            || coalesce((SELECT jsonb_object_agg('app:' || e.key, e.value) FROM jsonb_each(app_state) e), '{}'::jsonb)

@@ -194,7 +194,9 @@ BEGIN
     SET version = s.version + 1,
         last_seq = s.last_seq + v_n,
         update_time = greatest(clock_timestamp(), s.update_time),
-        state = CASE WHEN s_touch THEN (s.state::jsonb - s_rm) || s_set ELSE s.state::jsonb END
+        state = CASE WHEN NOT s_touch THEN s.state::jsonb
+                     WHEN jsonb_typeof(s.state::jsonb) = 'object' THEN (s.state::jsonb - s_rm) || s_set
+                     ELSE session_store._state_not_object('sessions') END
     WHERE s.app_name = p_app AND s.user_id = p_user AND s.session_id = p_session
       AND (p_expected IS NULL OR s.version = p_expected)
       AND s.last_seq < 9223372036854775807 - v_n
@@ -266,12 +268,16 @@ BEGIN
     IF u_touch THEN
         INSERT INTO session_store.user_states AS t (app_name, user_id, state)
         VALUES (p_app, p_user, u_set)
-        ON CONFLICT (app_name, user_id) DO UPDATE SET state = (t.state - u_rm) || u_set;
+        ON CONFLICT (app_name, user_id) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - u_rm) || u_set
+                         ELSE session_store._state_not_object('user_states') END;
     END IF;
     IF a_touch THEN
         INSERT INTO session_store.app_states AS t (app_name, state)
         VALUES (p_app, a_set)
-        ON CONFLICT (app_name) DO UPDATE SET state = (t.state - a_rm) || a_set;
+        ON CONFLICT (app_name) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - a_rm) || a_set
+                         ELSE session_store._state_not_object('app_states') END;
     END IF;
     version := v_version;
     update_time := v_time;
@@ -446,7 +452,9 @@ BEGIN
     SET version = s.version + 1,
         last_seq = s.last_seq + v_n,
         update_time = greatest(clock_timestamp(), s.update_time),
-        state = CASE WHEN s_touch THEN (s.state::jsonb - s_rm) || s_set ELSE s.state::jsonb END
+        state = CASE WHEN NOT s_touch THEN s.state::jsonb
+                     WHEN jsonb_typeof(s.state::jsonb) = 'object' THEN (s.state::jsonb - s_rm) || s_set
+                     ELSE session_store._state_not_object('sessions') END
     WHERE s.app_name = p_app AND s.user_id = p_user AND s.session_id = p_session
       AND (p_expected IS NULL OR s.version = p_expected)
       AND s.last_seq < 9223372036854775807 - v_n
@@ -531,12 +539,16 @@ BEGIN
     IF u_touch THEN
         INSERT INTO session_store.user_states AS t (app_name, user_id, state)
         VALUES (p_app, p_user, u_set)
-        ON CONFLICT (app_name, user_id) DO UPDATE SET state = (t.state - u_rm) || u_set;
+        ON CONFLICT (app_name, user_id) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - u_rm) || u_set
+                         ELSE session_store._state_not_object('user_states') END;
     END IF;
     IF a_touch THEN
         INSERT INTO session_store.app_states AS t (app_name, state)
         VALUES (p_app, a_set)
-        ON CONFLICT (app_name) DO UPDATE SET state = (t.state - a_rm) || a_set;
+        ON CONFLICT (app_name) DO UPDATE
+        SET state = CASE WHEN jsonb_typeof(t.state) = 'object' THEN (t.state - a_rm) || a_set
+                         ELSE session_store._state_not_object('app_states') END;
     END IF;
     version := v_version;
     update_time := v_time;

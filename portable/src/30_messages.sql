@@ -556,6 +556,9 @@ BEGIN
     END IF;
     SELECT a.state INTO st FROM session_store.app_states a
     WHERE a.app_name = get_app_state.app_name;
+    IF jsonb_typeof(st) <> 'object' THEN
+        PERFORM session_store._state_not_object('app_states');
+    END IF;
     RETURN coalesce(st, '{}'::jsonb);
 END
 $$;
@@ -576,6 +579,9 @@ BEGIN
     END IF;
     SELECT u.state INTO st FROM session_store.user_states u
     WHERE u.app_name = get_user_state.app_name AND u.user_id = get_user_state.user_id;
+    IF jsonb_typeof(st) <> 'object' THEN
+        PERFORM session_store._state_not_object('user_states');
+    END IF;
     RETURN coalesce(st, '{}'::jsonb);
 END
 $$;
