@@ -23,6 +23,41 @@ const APP = 'retry-app';
 let db;
 let pool;
 
+/** fn() with Math.random() answering `value`: every jittered pause at that point of its range. */
+async function withRandom(value, fn) {
+  const random = Math.random;
+  Math.random = () => value;
+  try {
+    return await fn();
+  } finally {
+    Math.random = random;
+  }
+}
+
+/**
+ * fn() with setTimeout recording the delays it is asked for: the retry
+ * layer's pauses (nothing else in a call on a ScriptedPool sets a timer).
+ */
+async function sleepsOf(fn) {
+  const real = globalThis.setTimeout;
+  const delays = [];
+  globalThis.setTimeout = (cb, ms, ...rest) => { delays.push(ms); return real(cb, ms, ...rest); };
+  try {
+    return { result: await fn(), delays };
+  } finally {
+    globalThis.setTimeout = real;
+  }
+}
+
+/** Each try started at least its pause after the one before (a timer may fire 1 ms early). */
+function assertSleptBetween(starts, delays) {
+  assert.equal(starts.length, delays.length + 1, `${starts.length} tries, ${delays.length} pauses`);
+  for (let i = 0; i < delays.length; i++) {
+    const gap = starts[i + 1] - starts[i];
+    assert.ok(gap >= delays[i] - 1, `try ${i + 2} started ${gap} ms after try ${i + 1}, its pause was ${delays[i]} ms`);
+  }
+}
+
 before(async () => {
   db = await freshDatabase('retry');
   pool = new pg.Pool({ ...db, max: 4 });
@@ -183,6 +218,78 @@ describe('the budget', () => {
     assert.ok(err instanceof ConnectionLost);
     assert.ok(err.attempts > 3 && err.attempts < 1000, `${err.attempts} attempts`);
     assert.ok(ms < 150 + 100, `gave up after ${ms} ms`);
+  });
+
+  test('no connection to be had: tries beyond maxAttempts, waited out within maxElapsedMs', async () => {
+    // a restart as the pool sees it: refused, then starting up, then back
+    const down = [...Array.from({ length: 12 }, () => sysError('ECONNREFUSED', 'connect')),
+                  ...Array.from({ length: 8 }, () => dbError('57P03', 'the database system is starting up'))];
+    const fake = new ScriptedPool([[{ n: 1 }]], { failConnect: down });
+    const store = new SessionStore(fake, { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 4 } });
+    const { result, delays } = await withRandom(1, () => sleepsOf(() => store.query('SELECT 1 AS n', [])));
+    assert.deepEqual(result, [{ n: 1 }]);
+    assert.equal(fake.connects, 21);
+    assert.equal(fake.attempts.length, 1, 'sent once, when a connection was had');
+    assert.deepEqual(delays, [1, 2, ...Array(18).fill(4)], 'the pauses double over every try, up to maxDelayMs');
+    assertSleptBetween(fake.starts, delays);
+  });
+
+  test('no connection to be had until maxElapsedMs: ConnectionLost, 0 attempts, the call not sent', async () => {
+    const fake = new ScriptedPool([], { failConnect: Array.from({ length: 100000 }, () => sysError('ECONNREFUSED', 'connect')) });
+    const budget = { maxAttempts: 1, maxElapsedMs: 300, baseDelayMs: 1, maxDelayMs: 5 };
+    const store = new SessionStore(fake, { retry: budget });
+    const err = await store.query('SELECT 1', []).catch((e) => e);
+    const end = performance.now();
+    assert.ok(err instanceof ConnectionLost, String(err));
+    assert.equal(err.attempts, 0);
+    assert.equal(err.connectFailures, fake.connects);
+    assert.ok(fake.connects > budget.maxAttempts, `${fake.connects} tries`);
+    assert.equal(fake.attempts.length, 0);
+    assert.equal(err.cause, fake.failConnect[fake.connects - 1]);
+    assert.match(err.message, new RegExp(`${fake.connects} tries to connect failed over`));
+    assert.match(err.message, /never sent, so the call did not take effect/);
+    const last = fake.starts.at(-1) - fake.starts[0];
+    assert.ok(last < budget.maxElapsedMs, `the last try started ${last} ms after the first`);
+    assert.ok(end - fake.starts[0] >= budget.maxElapsedMs - 5 - 2, `gave up ${end - fake.starts[0]} ms after the first`);
+    assert.ok(err.elapsedMs >= budget.maxElapsedMs - 5 - 2 && err.elapsedMs < end - fake.starts[0] + 2, `${err.elapsedMs}`);
+  });
+
+  test('statements sent and lost still stop at maxAttempts, failed connects between them or not', async () => {
+    const refused = () => sysError('ECONNREFUSED', 'connect');
+    const lost = () => new Error('Connection terminated unexpectedly');
+    // check-outs 0, 1 fail, 2 sends; 3, 4, 5 fail, 6 sends; 7 fails, 8 sends ...
+    const failConnect = [refused(), refused(), undefined, refused(), refused(), refused(), undefined, refused()];
+    const budget = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
+
+    const ok = new ScriptedPool([lost(), lost(), [{ n: 3 }]], { failConnect });
+    assert.deepEqual(await new SessionStore(ok, { retry: budget }).query('SELECT 3 AS n', []), [{ n: 3 }],
+                     'two attempts lost, the third answers: 9 tries, within maxAttempts');
+    assert.equal(ok.connects, 9);
+    assert.equal(ok.attempts.length, 3);
+
+    const script = [lost(), lost(), lost(), lost()];
+    const fake = new ScriptedPool(script, { failConnect });
+    const err = await new SessionStore(fake, { retry: budget }).query('SELECT 1', []).catch((e) => e);
+    assert.ok(err instanceof ConnectionLost, String(err));
+    assert.equal(err.attempts, 3);
+    assert.equal(err.connectFailures, 6);
+    assert.equal(err.cause, script[2]);
+    assert.equal(fake.attempts.length, 3);
+    assert.equal(fake.connects, 9);
+    assert.match(err.message, /each of 3 attempts \(and 6 tries to connect failed\) over/);
+    assert.match(err.message, /outcome of the call is unknown/);
+
+    const plain = new ScriptedPool(Array.from({ length: 10 }, lost));
+    const err2 = await new SessionStore(plain, { retry: budget }).query('SELECT 1', []).catch((e) => e);
+    assert.deepEqual([err2.attempts, err2.connectFailures, plain.attempts.length], [3, 0, 3]);
+  });
+
+  test('a check-out failing with a server answer (not a connection failure) is thrown at once', async () => {
+    const fake = new ScriptedPool([], { failConnect: [dbError('28P01', 'password authentication failed')] });
+    const err = await new SessionStore(fake, { retry: FAST }).query('SELECT 1', []).catch((e) => e);
+    assert.ok(err instanceof SessionStoreError && !(err instanceof ConnectionLost), String(err));
+    assert.equal(err.sqlstate, '28P01');
+    assert.equal(fake.connects, 1);
   });
 
   test('retry: false sends each call once and throws the driver error as it is', async () => {
