@@ -187,37 +187,41 @@ describe('the budget', () => {
   });
 
   test('backoff: full jitter, doubling from baseDelayMs, capped by maxDelayMs', async () => {
-    const random = Math.random;
-    Math.random = () => 1;   // every sleep at its bound: 20 + 40 + 40 + 40 + 40 ms (uncapped: 620)
-    try {
-      const fake = new ScriptedPool(Array.from({ length: 6 }, () => sysError('ECONNRESET')));
-      const store = new SessionStore(fake, { retry: { maxAttempts: 6, baseDelayMs: 20, maxDelayMs: 40 } });
-      const t0 = performance.now();
-      const err = await store.query('SELECT 1', []).catch((e) => e);
-      const ms = performance.now() - t0;
-      assert.ok(err instanceof ConnectionLost);
-      assert.equal(err.attempts, 6);
-      assert.ok(ms >= 175 && ms < 450, `slept ${ms} ms, the bounds add up to 180`);
-      Math.random = () => 0;
-      const fake0 = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
-      const t1 = performance.now();
-      await new SessionStore(fake0, { retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 60 } })
-        .query('SELECT 1', []).catch((e) => e);
-      assert.ok(performance.now() - t1 < 100, 'a draw of 0 sleeps 0');
-    } finally {
-      Math.random = random;
-    }
+    // every draw at its bound: 20, 40, 40, 40, 40 ms (uncapped: 20, 40, 80, 160, 320)
+    const fake = new ScriptedPool(Array.from({ length: 6 }, () => sysError('ECONNRESET')));
+    const store = new SessionStore(fake, { retry: { maxAttempts: 6, baseDelayMs: 20, maxDelayMs: 40 } });
+    const t0 = performance.now();
+    const { result: err, delays } = await withRandom(1, () => sleepsOf(() => store.query('SELECT 1', []).catch((e) => e)));
+    const ms = performance.now() - t0;
+    assert.ok(err instanceof ConnectionLost);
+    assert.equal(err.attempts, 6);
+    assert.deepEqual(delays, [20, 40, 40, 40, 40]);
+    assertSleptBetween(fake.starts, delays);
+    assert.ok(ms < 180 + 1000, `took ${ms} ms, the pauses add up to 180`);
+    const fake0 = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
+    const store0 = new SessionStore(fake0, { retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 60 } });
+    const zero = await withRandom(0, () => sleepsOf(() => store0.query('SELECT 1', []).catch((e) => e)));
+    assert.equal(zero.result.attempts, 5);
+    assert.deepEqual(zero.delays, [0, 0, 0, 0], 'a draw of 0 sleeps 0');
   });
 
   test('maxElapsedMs: no attempt starts later than that after the first', async () => {
     const fake = new ScriptedPool(Array.from({ length: 1000 }, () => sysError('ECONNRESET')));
-    const store = new SessionStore(fake, { retry: { maxAttempts: 1000, maxElapsedMs: 150, baseDelayMs: 10, maxDelayMs: 20 } });
+    const budget = { maxAttempts: 1000, maxElapsedMs: 150, baseDelayMs: 10, maxDelayMs: 20 };
+    const store = new SessionStore(fake, { retry: budget });
     const t0 = performance.now();
-    const err = await store.query('SELECT 1', []).catch((e) => e);
-    const ms = performance.now() - t0;
+    const { result: err, delays } = await withRandom(1, () => sleepsOf(() => store.query('SELECT 1', []).catch((e) => e)));
+    const end = performance.now();
     assert.ok(err instanceof ConnectionLost);
-    assert.ok(err.attempts > 3 && err.attempts < 1000, `${err.attempts} attempts`);
-    assert.ok(ms < 150 + 100, `gave up after ${ms} ms`);
+    assert.ok(err.attempts >= 2 && err.attempts < 1000, `${err.attempts} attempts`);
+    assert.equal(err.attempts, fake.attempts.length);
+    assert.deepEqual(delays, [10, ...Array(err.attempts - 2).fill(20)]);
+    assertSleptBetween(fake.starts, delays);
+    const last = fake.starts.at(-1) - fake.starts[0];
+    assert.ok(last < budget.maxElapsedMs, `the last attempt started ${last} ms after the first`);
+    // it gave up only when the next pause (20 ms) would have ended past the budget
+    assert.ok(end - fake.starts[0] >= budget.maxElapsedMs - 20 - 2, `gave up ${end - fake.starts[0]} ms after the first`);
+    assert.ok(end - t0 < budget.maxElapsedMs + 1000, `gave up after ${end - t0} ms`);
   });
 
   test('no connection to be had: tries beyond maxAttempts, waited out within maxElapsedMs', async () => {
