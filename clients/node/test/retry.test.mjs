@@ -561,25 +561,63 @@ describe('clients passed in', () => {
   });
 
   test('a pg.Pool passed in is retried on: a backend terminated mid-statement', async () => {
-    const own = new pg.Pool({ ...db, max: 2, application_name: 'retry-midstatement' });
+    // The statement waits on an advisory lock the test holds; once its
+    // backend is seen waiting, it is terminated: mid-statement whatever the
+    // machine's speed.  The lock is let go only after that backend is gone.
+    const name = 'retry-midstatement';
+    const LOCK = 7401;
+    const own = new pg.Pool({ ...db, max: 2, application_name: name });
     own.on('error', () => {});
+    let checkouts = 0;
+    own.on('acquire', () => { checkouts++; });
+    const holder = await pool.connect();
     try {
+      await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
       const store = new SessionStore(own, { retry: FAST });
-      const killer = setTimeout(() => pool.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retry-midstatement'"), 150);
-      const rows = await store.query('SELECT pg_sleep(0.4), 1 AS one', []);
-      clearTimeout(killer);
-      assert.equal(rows[0].one, 1);
+      const call = store.query('SELECT pg_advisory_xact_lock($1), pg_backend_pid() AS pid', [LOCK]);
+      const first = await terminateWhenWaiting(name);
+      await holder.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+      const rows = await call;
+      assert.equal(checkouts, 2, 'the statement was sent twice: killed, then retried');
+      assert.notEqual(rows[0].pid, first, 'the answer came from a fresh connection');
+
+      await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
       const off = new SessionStore(own, { retry: false });
-      setTimeout(() => pool.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retry-midstatement'"), 150);
-      const err = await off.query('SELECT pg_sleep(0.4)', []).catch((e) => e);
+      const once = off.query('SELECT pg_advisory_xact_lock($1)', [LOCK]).catch((e) => e);
+      await terminateWhenWaiting(name);
+      await holder.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+      const err = await once;
       assert.equal(err.sqlstate, '57P01', String(err));
+      assert.equal(checkouts, 3, 'sent once');
     } finally {
+      holder.release();
       await own.end();
     }
   });
 });
+
+/**
+ * Terminates the backend of `applicationName` once it waits on a lock
+ * (polling pg_stat_activity, for up to 60 s) and returns its pid when it
+ * has gone.
+ */
+async function terminateWhenWaiting(applicationName) {
+  const deadline = Date.now() + 60000;
+  const poll = async (text, values) => {
+    for (;;) {
+      const { rows } = await pool.query(text, values);
+      if (rows.length) return rows[0];
+      assert.ok(Date.now() < deadline, `after 60 s: ${text} ${JSON.stringify(values)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const { pid } = await poll(`SELECT pid FROM pg_stat_activity
+                               WHERE application_name = $1 AND wait_event_type = 'Lock'`, [applicationName]);
+  const { rows } = await pool.query('SELECT pg_terminate_backend($1) AS sent', [pid]);
+  assert.equal(rows[0].sent, true);
+  await poll('SELECT 1 FROM (SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1) c WHERE n = 0', [pid]);
+  return pid;
+}
 
 describe('pools the client makes', () => {
   test('a backend terminated as its connection completes: an error of the call, not of the process', async () => {
