@@ -12,7 +12,9 @@
  * Retries (on a pool, unless `retry: false`): a call whose connection fails
  * (SQLSTATE class 08, 57P01-57P03, a socket closed or refused) is sent again,
  * the same statement with the same arguments, on a fresh connection, after a
- * jittered backoff, bounded by attempts and by time.  What makes that safe is
+ * jittered backoff, bounded by attempts and by time.  A try that gets no
+ * connection from the pool (a server restarting: refused, 57P03) sent
+ * nothing and spends no attempt, only time.  What makes that safe is
  * chosen per method before the first attempt (a generated idempotency key, a
  * generated session id, or nothing for reads and for calls whose repetition
  * is harmless); the loop itself is `query`, the one path every call takes.
@@ -35,21 +37,29 @@ export type StoreSource =
   | (pg.PoolConfig & { connectionString: string });
 
 /**
- * How a call is retried after a connection-class failure.  Attempt n
- * (n >= 2) starts after a sleep drawn uniformly from
- * [0, min(maxDelayMs, baseDelayMs * 2^(n-2))] ("full jitter"); no attempt
- * starts later than maxElapsedMs after the first one did.
+ * How a call is retried after a connection-class failure.  Each try checks
+ * out a connection from the pool and sends the statement on it.  A try
+ * whose check-out fails (the server refusing connections or starting up or
+ * shutting down: a restart) sent nothing, so it cannot have run: it costs
+ * no attempt, and such tries go on until maxElapsedMs.  A try that sent the
+ * statement and lost its connection is an attempt; there are at most
+ * maxAttempts.  Try n (n >= 2, counting both kinds) starts after a sleep
+ * drawn uniformly from [0, min(maxDelayMs, baseDelayMs * 2^(n-2))] ("full
+ * jitter"); no try starts later than maxElapsedMs after the first one did.
  */
 export interface RetryPolicy {
-  /** Attempts in all, the first included. */
+  /** Attempts in all (statements sent), the first included; tries that got no connection do not count. */
   maxAttempts: number;
-  /** No attempt starts later than this after the first. */
+  /** No try (attempt or check-out) starts later than this after the first. */
   maxElapsedMs: number;
   baseDelayMs: number;
   maxDelayMs: number;
 }
 
-/** The default policy: 10 attempts, 30 s, 50 ms doubling up to 5 s, full jitter. */
+/**
+ * The default policy: 10 attempts, 30 s, 50 ms doubling up to 5 s, full
+ * jitter: a restart (no connection for a few seconds) is waited out.
+ */
 export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
   maxAttempts: 10,
   maxElapsedMs: 30000,
@@ -355,8 +365,16 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 function ignore(): void {}
 
 /**
+ * A check-out that failed: the pool handed out no connection, so the
+ * statement was never sent.  `retrying` counts it apart from the attempts.
+ */
+class NotSent {
+  constructor(readonly cause: unknown) {}
+}
+
+/**
  * A client of the pool, with a listener for its 'error' events from the
- * moment the pool hands it out.  The pool takes its own listener off before
+ * moment the pool hands it out; rejects with NotSent when there is none.  The pool takes its own listener off before
  * it calls back; with the promise form of connect() the caller's would come
  * a few microtasks later, and an ErrorResponse parsed from the same chunk
  * as the ReadyForQuery that completed the connection (a backend terminated
@@ -367,7 +385,7 @@ function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
   return new Promise((resolve, reject) => {
     pool.connect((err, client) => {
       if (err || !client) {
-        reject(err ?? new Error('the pool handed out no client'));
+        reject(new NotSent(err ?? new Error('the pool handed out no client')));
         return;
       }
       client.on('error', ignore);
@@ -477,8 +495,9 @@ export class SessionStore {
   }
 
   /**
-   * `fn` under the retry policy (see query); once, with errors translated,
-   * without one.
+   * `fn` under the retry policy (see query and RetryPolicy); once, with
+   * errors translated, without one.  A NotSent (a failed check-out) spends
+   * no attempt, only time; every try, of either kind, doubles the pause.
    */
   private async retrying<T>(fn: () => Promise<T>): Promise<T> {
     const policy = this.retry;
@@ -486,20 +505,30 @@ export class SessionStore {
       try {
         return await fn();
       } catch (err) {
-        throw translateError(err);
+        throw translateError(err instanceof NotSent ? err.cause : err);
       }
     }
-    const start = Date.now();
-    for (let attempt = 1; ; attempt++) {
+    const start = performance.now();   // monotonic, unlike Date.now()
+    let attempts = 0;          // statements sent, their connection lost
+    let connectFailures = 0;   // check-outs failed, nothing sent
+    for (let tries = 1; ; tries++) {
       try {
         return await fn();
-      } catch (err) {
+      } catch (thrown) {
+        const notSent = thrown instanceof NotSent;
+        const err = notSent ? thrown.cause : thrown;
         if (!isConnectionFailure(err)) throw translateError(err);
-        const delay = Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-        if (attempt >= policy.maxAttempts || Date.now() + delay - start >= policy.maxElapsedMs) {
-          throw new ConnectionLost(attempt, err);
+        if (notSent) connectFailures++;
+        else attempts++;
+        const lost = () => new ConnectionLost(attempts, err, {
+          connectFailures, elapsedMs: Math.round(performance.now() - start) });
+        const delay = Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (tries - 1));
+        if (attempts >= policy.maxAttempts || performance.now() + delay - start >= policy.maxElapsedMs) {
+          throw lost();
         }
         await sleep(delay);
+        // a timer can fire late (a busy process): the bound is on when a try starts
+        if (performance.now() - start >= policy.maxElapsedMs) throw lost();
       }
     }
   }
@@ -515,10 +544,12 @@ export class SessionStore {
   }
 
   /**
-   * One attempt on a client of the pool.  A client whose connection failed
-   * (or that failed in any way other than a server's answer) is released
-   * with the error, so that the pool destroys it instead of handing it out
-   * again; after a server's answer the connection is healthy and is kept.
+   * One try on a client of the pool: a failed check-out rejects with
+   * NotSent (see retrying); once a client is out, the try is an attempt.
+   * A client whose connection failed (or that failed in any way other than
+   * a server's answer) is released with the error, so that the pool
+   * destroys it instead of handing it out again; after a server's answer
+   * the connection is healthy and is kept.
    */
   private async attempt(pool: pg.Pool, text: string, values: unknown[]): Promise<pg.QueryResultRow[]> {
     const client = await checkOut(pool);

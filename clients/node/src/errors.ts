@@ -18,7 +18,7 @@
  *   anything else                 SessionStoreError (base of all the above)
  *
  * and, from the client's retry layer (not a server error): ConnectionLost,
- * when every attempt of a call failed on its connection.
+ * when a call's retry budget ran out on connection failures.
  */
 
 /** What node-postgres puts on an error the server sent. */
@@ -78,20 +78,39 @@ export class InvalidArgument extends SessionStoreError {}
 export class LimitExceeded extends SessionStoreError {}
 
 /**
- * A call failed on its connection as many times as the retry policy allows
- * (or for as long).  Whether the call took effect is unknown: the last
- * attempt may have been applied with its reply lost.  `cause` is the last
- * attempt's error, `attempts` how many were made.
+ * A call's retry budget ran out on connection failures.  `attempts` is how
+ * many times the statement was sent (each lost its connection: at most
+ * maxAttempts), `connectFailures` how many tries got no connection from the
+ * pool (the statement was not sent: these are bounded by maxElapsedMs only),
+ * `elapsedMs` the time since the first try, `cause` the last try's error.
+ * With `attempts` above 0 whether the call took effect is unknown: the last
+ * attempt may have been applied with its reply lost.  With `attempts` 0 the
+ * statement never reached the server, so the call did not take effect.
  */
 export class ConnectionLost extends SessionStoreError {
+  /** Times the statement was sent, each of them failing on its connection. */
   readonly attempts: number;
+  /** Tries that got no connection (refused, the server starting up or shutting down): nothing was sent. */
+  readonly connectFailures: number;
+  /** Milliseconds from the first try to giving up. */
+  readonly elapsedMs: number | undefined;
 
-  constructor(attempts: number, cause: unknown) {
+  constructor(attempts: number, cause: unknown,
+              opts: { connectFailures?: number; elapsedMs?: number } = {}) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super(`connection lost on each of ${attempts} attempt${attempts === 1 ? '' : 's'} ` +
-          `(last: ${why}); the outcome of the call is unknown`,
+    const connectFailures = opts.connectFailures ?? 0;
+    const over = opts.elapsedMs === undefined ? '' : ` over ${(opts.elapsedMs / 1000).toFixed(1)} s`;
+    const connects = `${connectFailures} tr${connectFailures === 1 ? 'y' : 'ies'} to connect failed`;
+    super(attempts === 0
+      ? `no connection to be had: ${connects}${over} (last: ${why}); ` +
+        'the statement was never sent, so the call did not take effect'
+      : `connection lost on each of ${attempts} attempt${attempts === 1 ? '' : 's'}` +
+        `${connectFailures ? ` (and ${connects})` : ''}${over} ` +
+        `(last: ${why}); the outcome of the call is unknown`,
           { sqlstate: serverCode(cause), cause });
     this.attempts = attempts;
+    this.connectFailures = connectFailures;
+    this.elapsedMs = opts.elapsedMs;
   }
 }
 

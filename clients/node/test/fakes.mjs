@@ -19,14 +19,16 @@ export function sysError(code, syscall = 'read') {
 /**
  * A pool (shaped as pg.Pool is) whose n-th query fails with script[n]
  * (an Error) or answers with it (an array of rows); past the end of the
- * script it answers `[{ ok: true }]`.  It records every attempt's values
- * and how each client was released.
+ * script it answers `[{ ok: true }]`; its n-th check-out fails with
+ * failConnect[n] when that is set.  It records every attempt's values, when
+ * each try (check-out) started, and how each client was released.
  */
 export class ScriptedPool {
   constructor(script = [], { failConnect = [] } = {}) {
     this.script = script;
     this.failConnect = failConnect;
     this.connects = 0;
+    this.starts = [];          // performance.now() of each check-out, failed ones too
     this.attempts = [];        // values of each query sent
     this.released = [];        // the error each client was released with (undefined: kept)
   }
@@ -46,6 +48,7 @@ export class ScriptedPool {
 
   async checkOut() {
     const n = this.connects++;
+    this.starts.push(performance.now());
     if (this.failConnect[n]) throw this.failConnect[n];
     const pool = this;
     let released = false;

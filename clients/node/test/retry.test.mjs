@@ -23,6 +23,41 @@ const APP = 'retry-app';
 let db;
 let pool;
 
+/** fn() with Math.random() answering `value`: every jittered pause at that point of its range. */
+async function withRandom(value, fn) {
+  const random = Math.random;
+  Math.random = () => value;
+  try {
+    return await fn();
+  } finally {
+    Math.random = random;
+  }
+}
+
+/**
+ * fn() with setTimeout recording the delays it is asked for: the retry
+ * layer's pauses (nothing else in a call on a ScriptedPool sets a timer).
+ */
+async function sleepsOf(fn) {
+  const real = globalThis.setTimeout;
+  const delays = [];
+  globalThis.setTimeout = (cb, ms, ...rest) => { delays.push(ms); return real(cb, ms, ...rest); };
+  try {
+    return { result: await fn(), delays };
+  } finally {
+    globalThis.setTimeout = real;
+  }
+}
+
+/** Each try started at least its pause after the one before (a timer may fire 1 ms early). */
+function assertSleptBetween(starts, delays) {
+  assert.equal(starts.length, delays.length + 1, `${starts.length} tries, ${delays.length} pauses`);
+  for (let i = 0; i < delays.length; i++) {
+    const gap = starts[i + 1] - starts[i];
+    assert.ok(gap >= delays[i] - 1, `try ${i + 2} started ${gap} ms after try ${i + 1}, its pause was ${delays[i]} ms`);
+  }
+}
+
 before(async () => {
   db = await freshDatabase('retry');
   pool = new pg.Pool({ ...db, max: 4 });
@@ -152,37 +187,113 @@ describe('the budget', () => {
   });
 
   test('backoff: full jitter, doubling from baseDelayMs, capped by maxDelayMs', async () => {
-    const random = Math.random;
-    Math.random = () => 1;   // every sleep at its bound: 20 + 40 + 40 + 40 + 40 ms (uncapped: 620)
-    try {
-      const fake = new ScriptedPool(Array.from({ length: 6 }, () => sysError('ECONNRESET')));
-      const store = new SessionStore(fake, { retry: { maxAttempts: 6, baseDelayMs: 20, maxDelayMs: 40 } });
-      const t0 = performance.now();
-      const err = await store.query('SELECT 1', []).catch((e) => e);
-      const ms = performance.now() - t0;
-      assert.ok(err instanceof ConnectionLost);
-      assert.equal(err.attempts, 6);
-      assert.ok(ms >= 175 && ms < 450, `slept ${ms} ms, the bounds add up to 180`);
-      Math.random = () => 0;
-      const fake0 = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
-      const t1 = performance.now();
-      await new SessionStore(fake0, { retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 60 } })
-        .query('SELECT 1', []).catch((e) => e);
-      assert.ok(performance.now() - t1 < 100, 'a draw of 0 sleeps 0');
-    } finally {
-      Math.random = random;
-    }
+    // every draw at its bound: 20, 40, 40, 40, 40 ms (uncapped: 20, 40, 80, 160, 320)
+    const fake = new ScriptedPool(Array.from({ length: 6 }, () => sysError('ECONNRESET')));
+    const store = new SessionStore(fake, { retry: { maxAttempts: 6, baseDelayMs: 20, maxDelayMs: 40 } });
+    const t0 = performance.now();
+    const { result: err, delays } = await withRandom(1, () => sleepsOf(() => store.query('SELECT 1', []).catch((e) => e)));
+    const ms = performance.now() - t0;
+    assert.ok(err instanceof ConnectionLost);
+    assert.equal(err.attempts, 6);
+    assert.deepEqual(delays, [20, 40, 40, 40, 40]);
+    assertSleptBetween(fake.starts, delays);
+    assert.ok(ms < 180 + 1000, `took ${ms} ms, the pauses add up to 180`);
+    const fake0 = new ScriptedPool(Array.from({ length: 5 }, () => sysError('ECONNRESET')));
+    const store0 = new SessionStore(fake0, { retry: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 60 } });
+    const zero = await withRandom(0, () => sleepsOf(() => store0.query('SELECT 1', []).catch((e) => e)));
+    assert.equal(zero.result.attempts, 5);
+    assert.deepEqual(zero.delays, [0, 0, 0, 0], 'a draw of 0 sleeps 0');
   });
 
   test('maxElapsedMs: no attempt starts later than that after the first', async () => {
     const fake = new ScriptedPool(Array.from({ length: 1000 }, () => sysError('ECONNRESET')));
-    const store = new SessionStore(fake, { retry: { maxAttempts: 1000, maxElapsedMs: 150, baseDelayMs: 10, maxDelayMs: 20 } });
+    const budget = { maxAttempts: 1000, maxElapsedMs: 150, baseDelayMs: 10, maxDelayMs: 20 };
+    const store = new SessionStore(fake, { retry: budget });
     const t0 = performance.now();
-    const err = await store.query('SELECT 1', []).catch((e) => e);
-    const ms = performance.now() - t0;
+    const { result: err, delays } = await withRandom(1, () => sleepsOf(() => store.query('SELECT 1', []).catch((e) => e)));
+    const end = performance.now();
     assert.ok(err instanceof ConnectionLost);
-    assert.ok(err.attempts > 3 && err.attempts < 1000, `${err.attempts} attempts`);
-    assert.ok(ms < 150 + 100, `gave up after ${ms} ms`);
+    assert.ok(err.attempts >= 2 && err.attempts < 1000, `${err.attempts} attempts`);
+    assert.equal(err.attempts, fake.attempts.length);
+    assert.deepEqual(delays, [10, ...Array(err.attempts - 2).fill(20)]);
+    assertSleptBetween(fake.starts, delays);
+    const last = fake.starts.at(-1) - fake.starts[0];
+    assert.ok(last < budget.maxElapsedMs, `the last attempt started ${last} ms after the first`);
+    // it gave up only when the next pause (20 ms) would have ended past the budget
+    assert.ok(end - fake.starts[0] >= budget.maxElapsedMs - 20 - 2, `gave up ${end - fake.starts[0]} ms after the first`);
+    assert.ok(end - t0 < budget.maxElapsedMs + 1000, `gave up after ${end - t0} ms`);
+  });
+
+  test('no connection to be had: tries beyond maxAttempts, waited out within maxElapsedMs', async () => {
+    // a restart as the pool sees it: refused, then starting up, then back
+    const down = [...Array.from({ length: 12 }, () => sysError('ECONNREFUSED', 'connect')),
+                  ...Array.from({ length: 8 }, () => dbError('57P03', 'the database system is starting up'))];
+    const fake = new ScriptedPool([[{ n: 1 }]], { failConnect: down });
+    const store = new SessionStore(fake, { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 4 } });
+    const { result, delays } = await withRandom(1, () => sleepsOf(() => store.query('SELECT 1 AS n', [])));
+    assert.deepEqual(result, [{ n: 1 }]);
+    assert.equal(fake.connects, 21);
+    assert.equal(fake.attempts.length, 1, 'sent once, when a connection was had');
+    assert.deepEqual(delays, [1, 2, ...Array(18).fill(4)], 'the pauses double over every try, up to maxDelayMs');
+    assertSleptBetween(fake.starts, delays);
+  });
+
+  test('no connection to be had until maxElapsedMs: ConnectionLost, 0 attempts, the call not sent', async () => {
+    const fake = new ScriptedPool([], { failConnect: Array.from({ length: 100000 }, () => sysError('ECONNREFUSED', 'connect')) });
+    const budget = { maxAttempts: 1, maxElapsedMs: 300, baseDelayMs: 1, maxDelayMs: 5 };
+    const store = new SessionStore(fake, { retry: budget });
+    const err = await store.query('SELECT 1', []).catch((e) => e);
+    const end = performance.now();
+    assert.ok(err instanceof ConnectionLost, String(err));
+    assert.equal(err.attempts, 0);
+    assert.equal(err.connectFailures, fake.connects);
+    assert.ok(fake.connects > budget.maxAttempts, `${fake.connects} tries`);
+    assert.equal(fake.attempts.length, 0);
+    assert.equal(err.cause, fake.failConnect[fake.connects - 1]);
+    assert.match(err.message, new RegExp(`${fake.connects} tries to connect failed over`));
+    assert.match(err.message, /never sent, so the call did not take effect/);
+    const last = fake.starts.at(-1) - fake.starts[0];
+    assert.ok(last < budget.maxElapsedMs, `the last try started ${last} ms after the first`);
+    assert.ok(end - fake.starts[0] >= budget.maxElapsedMs - 5 - 2, `gave up ${end - fake.starts[0]} ms after the first`);
+    assert.ok(err.elapsedMs >= budget.maxElapsedMs - 5 - 2 && err.elapsedMs < end - fake.starts[0] + 2, `${err.elapsedMs}`);
+  });
+
+  test('statements sent and lost still stop at maxAttempts, failed connects between them or not', async () => {
+    const refused = () => sysError('ECONNREFUSED', 'connect');
+    const lost = () => new Error('Connection terminated unexpectedly');
+    // check-outs 0, 1 fail, 2 sends; 3, 4, 5 fail, 6 sends; 7 fails, 8 sends ...
+    const failConnect = [refused(), refused(), undefined, refused(), refused(), refused(), undefined, refused()];
+    const budget = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
+
+    const ok = new ScriptedPool([lost(), lost(), [{ n: 3 }]], { failConnect });
+    assert.deepEqual(await new SessionStore(ok, { retry: budget }).query('SELECT 3 AS n', []), [{ n: 3 }],
+                     'two attempts lost, the third answers: 9 tries, within maxAttempts');
+    assert.equal(ok.connects, 9);
+    assert.equal(ok.attempts.length, 3);
+
+    const script = [lost(), lost(), lost(), lost()];
+    const fake = new ScriptedPool(script, { failConnect });
+    const err = await new SessionStore(fake, { retry: budget }).query('SELECT 1', []).catch((e) => e);
+    assert.ok(err instanceof ConnectionLost, String(err));
+    assert.equal(err.attempts, 3);
+    assert.equal(err.connectFailures, 6);
+    assert.equal(err.cause, script[2]);
+    assert.equal(fake.attempts.length, 3);
+    assert.equal(fake.connects, 9);
+    assert.match(err.message, /each of 3 attempts \(and 6 tries to connect failed\) over/);
+    assert.match(err.message, /outcome of the call is unknown/);
+
+    const plain = new ScriptedPool(Array.from({ length: 10 }, lost));
+    const err2 = await new SessionStore(plain, { retry: budget }).query('SELECT 1', []).catch((e) => e);
+    assert.deepEqual([err2.attempts, err2.connectFailures, plain.attempts.length], [3, 0, 3]);
+  });
+
+  test('a check-out failing with a server answer (not a connection failure) is thrown at once', async () => {
+    const fake = new ScriptedPool([], { failConnect: [dbError('28P01', 'password authentication failed')] });
+    const err = await new SessionStore(fake, { retry: FAST }).query('SELECT 1', []).catch((e) => e);
+    assert.ok(err instanceof SessionStoreError && !(err instanceof ConnectionLost), String(err));
+    assert.equal(err.sqlstate, '28P01');
+    assert.equal(fake.connects, 1);
   });
 
   test('retry: false sends each call once and throws the driver error as it is', async () => {
@@ -450,25 +561,63 @@ describe('clients passed in', () => {
   });
 
   test('a pg.Pool passed in is retried on: a backend terminated mid-statement', async () => {
-    const own = new pg.Pool({ ...db, max: 2, application_name: 'retry-midstatement' });
+    // The statement waits on an advisory lock the test holds; once its
+    // backend is seen waiting, it is terminated: mid-statement whatever the
+    // machine's speed.  The lock is let go only after that backend is gone.
+    const name = 'retry-midstatement';
+    const LOCK = 7401;
+    const own = new pg.Pool({ ...db, max: 2, application_name: name });
     own.on('error', () => {});
+    let checkouts = 0;
+    own.on('acquire', () => { checkouts++; });
+    const holder = await pool.connect();
     try {
+      await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
       const store = new SessionStore(own, { retry: FAST });
-      const killer = setTimeout(() => pool.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retry-midstatement'"), 150);
-      const rows = await store.query('SELECT pg_sleep(0.4), 1 AS one', []);
-      clearTimeout(killer);
-      assert.equal(rows[0].one, 1);
+      const call = store.query('SELECT pg_advisory_xact_lock($1), pg_backend_pid() AS pid', [LOCK]);
+      const first = await terminateWhenWaiting(name);
+      await holder.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+      const rows = await call;
+      assert.equal(checkouts, 2, 'the statement was sent twice: killed, then retried');
+      assert.notEqual(rows[0].pid, first, 'the answer came from a fresh connection');
+
+      await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
       const off = new SessionStore(own, { retry: false });
-      setTimeout(() => pool.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retry-midstatement'"), 150);
-      const err = await off.query('SELECT pg_sleep(0.4)', []).catch((e) => e);
+      const once = off.query('SELECT pg_advisory_xact_lock($1)', [LOCK]).catch((e) => e);
+      await terminateWhenWaiting(name);
+      await holder.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+      const err = await once;
       assert.equal(err.sqlstate, '57P01', String(err));
+      assert.equal(checkouts, 3, 'sent once');
     } finally {
+      holder.release();
       await own.end();
     }
   });
 });
+
+/**
+ * Terminates the backend of `applicationName` once it waits on a lock
+ * (polling pg_stat_activity, for up to 60 s) and returns its pid when it
+ * has gone.
+ */
+async function terminateWhenWaiting(applicationName) {
+  const deadline = Date.now() + 60000;
+  const poll = async (text, values) => {
+    for (;;) {
+      const { rows } = await pool.query(text, values);
+      if (rows.length) return rows[0];
+      assert.ok(Date.now() < deadline, `after 60 s: ${text} ${JSON.stringify(values)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const { pid } = await poll(`SELECT pid FROM pg_stat_activity
+                               WHERE application_name = $1 AND wait_event_type = 'Lock'`, [applicationName]);
+  const { rows } = await pool.query('SELECT pg_terminate_backend($1) AS sent', [pid]);
+  assert.equal(rows[0].sent, true);
+  await poll('SELECT 1 FROM (SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1) c WHERE n = 0', [pid]);
+  return pid;
+}
 
 describe('pools the client makes', () => {
   test('a backend terminated as its connection completes: an error of the call, not of the process', async () => {

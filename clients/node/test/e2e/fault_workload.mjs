@@ -23,7 +23,7 @@ function check(ok, what) {
 }
 
 /**
- * Runs `calls` rounds (more if they took less than `minMs`), one after the other, the calls of a round at once
+ * Runs `calls` rounds (more while `more(i)`), one after the other, the calls of a round at once
  * (nine sessions, one writer each).  Per round: a plain append on each of two sessions
  * and a read; an ADK appendEvent on each of two sessions (created by the
  * service, ids chosen by the client) and now and then a getSession; an
@@ -31,11 +31,11 @@ function check(ok, what) {
  * history transaction instead) and a getItems; on one session per surface
  * writes that take messages away too (plain: rewind_session, OpenAI:
  * popItem, then clearSession half-way).  At the end a plain fork of a
- * session.  Rounds go on while fewer than `calls`, younger than `minMs` or
- * `more(i)`.  `onRound(i)` is called before round i.  Returns { calls, expected } where expected is
+ * session.  Rounds go on while fewer than `calls` or while `more(i)`.
+ * `onRound(i)` is called before round i.  Returns { calls, expected } where expected is
  * { app, user, sessions: { id: { tags, gapFree } } }.
  */
-export async function workload({ cfg, retry, tag, calls, minMs = 0, more = () => false, app = 'faults', onRound = () => {} }) {
+export async function workload({ cfg, retry, tag, calls, more = () => false, app = 'faults', onRound = () => {} }) {
   const user = `u-${tag}`;
   const store = new SessionStore(cfg, { retry });
   const service = new SessionStoreService(cfg, { retry });
@@ -138,8 +138,7 @@ export async function workload({ cfg, retry, tag, calls, minMs = 0, more = () =>
   };
 
   // rounds one after the other: each session has one writer, so its order is known
-  const start = Date.now();
-  for (let i = 0; i < calls || Date.now() - start < minMs || more(i); i++) {
+  for (let i = 0; i < calls || more(i); i++) {
     onRound(i);
     await round(i);
   }
