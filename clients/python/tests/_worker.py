@@ -4,7 +4,7 @@ adapter and prints a JSON report on stdout.
     _worker.py adk    URL APP PROC SESSIONS TURNS START_AT
     _worker.py openai URL APP PROC TURNS SESSION_ID START_AT
     _worker.py oa-mix URL APP PROC ITEMS SESSION_ID START_AT
-    _worker.py faults URL APP PROC SECONDS POLICY_JSON START_AT
+    _worker.py faults URL APP PROC STOP_FILE POLICY_JSON START_AT
 
 START_AT (a Unix time, always last) releases the processes together.
 """
@@ -91,17 +91,31 @@ async def oa_mix(url, app, proc, items, session_id):
     return {"popped": popped, "errors": errors}
 
 
-async def faults(url, app, proc, seconds, policy):
-    """faultload.adapters for `seconds` (at least 20 turns per session) on a
-    pool of this process's own, under the parent's backend killer; reports
-    what it wrote and how many retries."""
+# a worker of "faults" gives up after this long without the stop file
+FAULTS_DEADLINE = 90.0
+
+
+async def faults(url, app, proc, stop_file, policy):
+    """faultload.adapters, at least 20 turns per session, until the parent
+    creates stop_file (once its backend killer reached its quota), on a
+    pool of this process's own; reports what it wrote, how many retries,
+    and whether a session stopped for its own deadline instead."""
     store = AsyncSessionStore(url, retry=RetryPolicy(**policy), max_size=4)
-    until = time.monotonic() + seconds
+    deadline = time.monotonic() + FAULTS_DEADLINE
+    late = [False]
+
+    def more(i):
+        if i < 20:
+            return True
+        if os.path.exists(stop_file):
+            return False
+        late[0] = time.monotonic() >= deadline
+        return not late[0]
     with faultload.RetryCount() as retries:
-        out = await faultload.adapters(store, app, f"p{proc}", 2, 2,
-                                       lambda i: i < 20 or time.monotonic() < until)
+        out = await faultload.adapters(store, app, f"p{proc}", 2, 2, more)
     await store.close()
     out["retries"] = retries.count
+    out["out_of_time"] = late[0]
     return out
 
 
@@ -115,7 +129,7 @@ def main(argv):
     elif mode == "oa-mix":
         out = asyncio.run(oa_mix(url, app, proc, int(argv[5]), argv[6]))
     elif mode == "faults":
-        out = asyncio.run(faults(url, app, proc, float(argv[5]), json.loads(argv[6])))
+        out = asyncio.run(faults(url, app, proc, argv[5], json.loads(argv[6])))
     else:
         raise SystemExit(f"unknown mode {mode}")
     print(json.dumps(out))

@@ -4,8 +4,10 @@ AsyncSessionStore(url) (and install_async(url), which makes one),
 SessionStoreSession.from_url and SessionStoreService(url).
 
 A call waiting on a pool that belongs to another loop would wait for the
-pool's timeout: each store here gets a short one (and no retries), so such
-a wait fails the test with the pool's error instead of only slowing it."""
+pool's timeout: each store here gets a shorter one (and no retries), so such
+a wait fails the test with the pool's error instead of only slowing it.  (A
+cross-loop wait never ends by itself: 15 s catches it, and leaves a loaded
+machine the time to open the pool's connections, one after another.)"""
 import asyncio
 import threading
 
@@ -21,7 +23,7 @@ from session_store.adk import SessionStoreService
 from session_store.openai_agents import SessionStoreSession
 
 THREADS = 6
-SHORT = 2.0  # seconds a call may wait for a pooled connection
+SHORT = 15.0  # seconds a call may wait for a pooled connection
 
 
 def short_waits(store: ss.AsyncSessionStore) -> ss.AsyncSessionStore:

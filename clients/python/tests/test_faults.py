@@ -103,28 +103,47 @@ async def test_killer_async_store(db_url, app, tag, capsys):
                    f"0 errors")
 
 
-def test_killer_adapters_in_processes(db_url, app, tag, capsys):
+def test_killer_adapters_in_processes(db_url, app, tag, capsys, tmp_path):
     """Three processes, each with its own pool, run ADK append_event and
-    OpenAI add_items/pop_item/clear_session for 3 s while one killer
-    terminates their backends."""
+    OpenAI add_items/pop_item/clear_session while one killer terminates
+    their backends, until it has killed 30 (the processes stop when this
+    one creates their stop file; at least 20 turns each)."""
     name = "ss-kill-" + tag
     url = with_params(db_url, application_name=name)
     policy = json.dumps(FAST.__dict__)
+    stop = tmp_path / "stop"
     start_at = time.time() + 4.0  # the imports of the frameworks take a while
+    # output to files: nothing reads a pipe while the killer works
+    logs = [(open(tmp_path / f"out{p}", "w+"), open(tmp_path / f"err{p}", "w+"))
+            for p in range(3)]
     procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "_worker.py"), "faults",
-                               url, app, str(p), "3.0", policy, str(start_at)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for p in range(3)]
+                               url, app, str(p), str(stop), policy, str(start_at)],
+                              stdout=out, stderr=err, text=True)
+             for p, (out, err) in enumerate(logs)]
     killer = faultload.Killer(db_url, name)
     time.sleep(max(0, start_at - time.time()))
     killer.start()
-    outs = [p.communicate(timeout=120) for p in procs]
+    deadline = time.monotonic() + 60  # a safety cap: reaching it fails the test
+    while (killer.kills < 30 and time.monotonic() < deadline
+           and all(p.poll() is None for p in procs)):
+        time.sleep(0.05)
+    quota_met = killer.kills >= 30
+    stop.touch()
+    for p in procs:
+        p.wait(timeout=120)
     killer.stop()
     reports = []
-    for p, (stdout, stderr) in zip(procs, outs):
+    for p, (out, err) in zip(procs, logs):
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+        out.close()
+        err.close()
         assert p.returncode == 0, stderr[-3000:]
         reports.append(json.loads(stdout.strip().splitlines()[-1]))
     assert [r["errors"] for r in reports] == [[], [], []]
+    assert quota_met, f"{killer.kills} kills when the processes ended or 60 s passed"
+    assert [r["out_of_time"] for r in reports] == [False] * 3
     merged = {"adk": {}, "oa": {}}
     for r in reports:
         merged["adk"].update(r["adk"])

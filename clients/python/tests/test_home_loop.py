@@ -22,7 +22,7 @@ GUARD = 60.0
 
 def store_of(db_url, **kwargs) -> ss.AsyncSessionStore:
     store = ss.AsyncSessionStore(db_url, **kwargs)
-    store._own_pool.timeout = 5.0  # a wait for a connection fails, once
+    store._own_pool.timeout = 15.0  # a wait for a connection fails, once
     store._retry = None
     return store
 

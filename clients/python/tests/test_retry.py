@@ -203,32 +203,106 @@ def test_attempts_are_bounded(db_url, app):
     assert "outcome of the call is unknown" in str(e) and "get_session" in str(e)
 
 
-def test_time_is_bounded(db_url, app):
-    policy = RetryPolicy(max_attempts=10**6, max_elapsed=0.5, base_delay=0.05,
+def attempt_log(store, monkeypatch):
+    """Records each attempt's start (monotonic()) and each decision after
+    a failed attempt: (the pause drawn, the seconds since the call's start
+    when it was decided, whether the call went on)."""
+    starts, decisions, drawn = [], [], []
+    real_attempt = store._attempt
+    real_pause = _retry.Attempts.pause_after
+    real_delay = _retry.RetryPolicy.delay
+
+    def attempt(run, attempts):
+        starts.append(time.monotonic())
+        return real_attempt(run, attempts)
+
+    def delay(self, n):
+        drawn.append(real_delay(self, n))
+        return drawn[-1]
+
+    def pause_after(self, err, name):
+        drawn.clear()
+        try:
+            pause = real_pause(self, err, name)
+        except ConnectionLost:
+            decisions.append((drawn[-1], monotonic_since(self.start), False))
+            raise
+        decisions.append((pause, monotonic_since(self.start), True))
+        return pause
+    store._attempt = attempt
+    monkeypatch.setattr(_retry.RetryPolicy, "delay", delay)
+    monkeypatch.setattr(_retry.Attempts, "pause_after", pause_after)
+    return starts, decisions
+
+
+def monotonic_since(t):
+    return time.monotonic() - t
+
+
+def test_time_is_bounded(db_url, app, monkeypatch):
+    """No attempt starts later than max_elapsed after the first, and the
+    call gives up only when the next pause would end past it, each pause
+    slept in full: checked on the recorded attempt starts and decisions,
+    so a slow or stalled machine changes how many attempts fit, not the
+    outcome."""
+    budget = 1.0
+    policy = RetryPolicy(max_attempts=10**6, max_elapsed=budget, base_delay=0.05,
                          max_delay=0.05)
     with SessionStore(db_url, retry=policy) as store:
+        store._own_pool.wait()  # the first connection is made outside the call
         sent = failing(store, [server_error("08006")] * 10**6)
+        starts, decisions = attempt_log(store, monkeypatch)
         t0 = time.monotonic()
         with pytest.raises(ConnectionLost) as got:
             store.get_messages(**ident(app))
         took = time.monotonic() - t0
-    assert took < 0.5 + 0.2, took
-    assert 5 <= got.value.attempts == len(sent) < 100
+    n = got.value.attempts
+    assert n == len(sent) == len(starts) == len(decisions) < 10**6
+    assert all(s - starts[0] < budget for s in starts), [s - starts[0] for s in starts]
+    assert [went_on for *_, went_on in decisions] == [True] * (n - 1) + [False]
+    pause, at, _ = decisions[-1]
+    assert at + pause >= budget, (at, pause)  # not given up early
+    for k in range(n - 1):  # the pause was slept before the next attempt
+        assert starts[k + 1] - starts[k] >= decisions[k][0] - 1e-6, k
+    assert took < budget + 1.0, took
 
 
-def test_pool_wait_is_cut_to_the_budget(db_url, app):
+def test_pool_wait_is_cut_to_the_budget(db_url, app, monkeypatch):
     """A pool that cannot hand out a connection (here: every one is taken)
-    waits no longer than the budget, and PoolTimeout is retried."""
+    waits no longer than the budget, and PoolTimeout is retried: each
+    attempt asks the pool for at most what is left of the budget, not the
+    pool's 30 s."""
+    budget = 0.5
     pool = psycopg_pool.ConnectionPool(db_url, min_size=1, max_size=1,
                                        timeout=30, open=True)
-    store = SessionStore(pool, retry=RetryPolicy(max_elapsed=0.5, base_delay=0.01,
+    store = SessionStore(pool, retry=RetryPolicy(max_elapsed=budget, base_delay=0.01,
                                                  max_delay=0.01))
+    limits = []  # (seconds since the call's start when asked, the wait allowed)
+    real_limit = _retry.Attempts.wait_limit
+
+    def wait_limit(self, pool_timeout):
+        since = monotonic_since(self.start)
+        limits.append((since, real_limit(self, pool_timeout)))
+        return limits[-1][1]
+    monkeypatch.setattr(_retry.Attempts, "wait_limit", wait_limit)
     with pool.connection():
+        asked = []  # the timeouts the store's getconn calls passed
+        real_getconn = pool.getconn
+
+        def getconn(timeout=None):
+            asked.append(timeout)
+            return real_getconn(timeout)
+        pool.getconn = getconn
         t0 = time.monotonic()
         with pytest.raises(ConnectionLost) as got:
             store.get_session(**ident(app))
-    assert time.monotonic() - t0 < 1.5
+        took = time.monotonic() - t0
+        del pool.getconn
     assert isinstance(got.value.cause, psycopg_pool.PoolTimeout)
+    assert len(asked) == got.value.attempts >= 1
+    assert asked == [w for _, w in limits]
+    assert all(w <= max(0.001, budget - since) for since, w in limits), limits
+    assert took < budget + 1.0, took
     pool.close()
 
 
@@ -339,10 +413,12 @@ def test_lost_reply_of_an_append_returns_its_result(store, db_url, app):
 # ------------------------------------------------------------ where retried
 
 def kill_when_waiting(db_url, application_name):
-    """pg_terminate_backend of the client's backend once it waits on a lock."""
+    """pg_terminate_backend of the client's backend once it waits on a lock
+    (looked for during up to 60 s: the call connects first)."""
     def run():
         with psycopg.connect(db_url, autocommit=True) as k:
-            for _ in range(500):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
                 if k.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                              "WHERE application_name = %s AND wait_event_type = 'Lock'",
                              (application_name,)).fetchall():
@@ -397,6 +473,17 @@ async def test_nothing_is_retried_on_an_async_connection_passed_in(db_url, app):
     await conn.close()
 
 
+def gone(db_url, application_name, cap=60.0):
+    """Wait until no backend of application_name is left (terminated
+    backends take a moment to exit)."""
+    deadline = time.monotonic() + cap
+    with psycopg.connect(db_url, autocommit=True) as k:
+        while k.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                        (application_name,)).fetchone()[0]:
+            assert time.monotonic() < deadline, f"{application_name}: backends left"
+            time.sleep(0.01)
+
+
 @pytest.mark.parametrize("autocommit", [True, False], ids=["autocommit", "transactional"])
 def test_a_pool_passed_in_is_retried_on(db_url, app, autocommit):
     """Every idle connection of the pool is terminated (a server restart
@@ -411,7 +498,7 @@ def test_a_pool_passed_in_is_retried_on(db_url, app, autocommit):
             killed = k.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                "WHERE application_name = %s", (name,)).fetchall()
         assert len(killed) == 4
-        time.sleep(0.1)
+        gone(db_url, name)
         store = SessionStore(pool, retry=RetryPolicy(max_attempts=2, base_delay=0.001))
         r = store.append_messages(**ident(app), messages=[{"n": 1}])
         assert r.first_seq == 1
